@@ -1,0 +1,94 @@
+"""Entry points: a folder or a saved index in, a :class:`~dicomkit.Collection` out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from dicomkit.collection import Collection
+from dicomkit.hierarchy import OnDuplicate, resolve_resends
+from dicomkit.io.parquet import read_index
+from dicomkit.io.scan import fill_content_hashes, read_files
+from dicomkit.io.walk import PathLike
+from dicomkit.schema import validate_keywords
+
+__all__ = ["read_parquet", "scan"]
+
+
+def scan(
+    source: PathLike | Iterable[PathLike],
+    *,
+    recursive: bool = True,
+    workers: int | None = None,
+    progress: bool | None = None,
+    keywords: Iterable[str] | None = None,
+    on_duplicate: OnDuplicate = "newest",
+) -> Collection:
+    """Scan DICOM files into a :class:`Collection` grouped by Patient → Study → Series.
+
+    Every regular file is read, whatever its name or extension, header only. The
+    hierarchy comes from the UIDs each file carries, never from folder or file
+    names. One bad file never stops a scan: it becomes a row of ``col.errors``,
+    and every file seen is accounted for (instances + resends + errors).
+
+    Parameters
+    ----------
+    source
+        A folder, a file, or an iterable of files and folders.
+    recursive
+        Descend into sub-folders (default ``True``).
+    workers
+        Processes to read with. ``None`` (default) uses every core when there are
+        enough files to gain from it (:data:`dicomkit.io.scan.MIN_PARALLEL_FILES`),
+        ``1`` reads in this process.
+    progress
+        ``None`` shows a progress bar (``tqdm.auto``: a widget in notebooks) once
+        a scan has run for a second; ``True`` always, ``False`` never.
+    keywords
+        DICOM keywords to index beyond :data:`dicomkit.schema.DEFAULT_KEYWORDS`,
+        e.g. ``["SequenceName", "ContrastBolusAgent"]``.
+    on_duplicate
+        What to do when several files carry one SOPInstanceUID: ``"newest"``
+        (default; the later mtime, then the later path, is the instance, the
+        others go to ``col.resends``), ``"first"`` (keep the oldest copy), or
+        ``"error"`` (raise :class:`~dicomkit.exceptions.DuplicateInstanceError`).
+
+    Returns
+    -------
+    Collection
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``source`` is a single path that does not exist.
+    ValueError
+        For an unknown or unindexable keyword in ``keywords``.
+    KeyboardInterrupt
+        On Ctrl-C, after the worker processes are stopped.
+
+    Examples
+    --------
+    >>> import dicomkit as dk
+    >>> col = dk.scan("data/sample")   # doctest: +SKIP
+    >>> col.errors.select("path", "reason")   # doctest: +SKIP
+    """
+    columns = validate_keywords(keywords)
+    copies, errors = read_files(
+        source, columns, recursive=recursive, workers=workers, progress=progress
+    )
+    instances, resends = resolve_resends(
+        fill_content_hashes(copies), on_duplicate=on_duplicate
+    )
+    return Collection(instances, resends, errors)
+
+
+def read_parquet(path: str | os.PathLike[str]) -> Collection:
+    """Open an index written by :meth:`Collection.write_parquet`.
+
+    Raises
+    ------
+    dicomkit.exceptions.IndexFormatError
+        If the file is not a dicomkit index.
+    """
+    frames, _ = read_index(path)
+    return Collection(frames["instance"], frames["resend"], frames["error"])

@@ -1,0 +1,262 @@
+"""The Collection: a thin, immutable face over the instance, resend and error frames.
+
+A :class:`Collection` owns display and convenience (lookups, filtering, the level
+views, parquet). The logic lives in pure functions (:mod:`dicomkit.hierarchy`,
+:mod:`dicomkit.render`) and disk access in :mod:`dicomkit.io`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Sequence
+from functools import cached_property
+from typing import Any
+
+import polars as pl
+
+from dicomkit.exceptions import UnknownUIDError
+from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, level_view, resolve_resends
+from dicomkit.io.parquet import write_index
+from dicomkit.io.scan import fill_content_hashes
+from dicomkit.render import html_summary, text_summary
+from dicomkit.schema import ERROR_SCHEMA, LEVEL_KEYS
+
+__all__ = ["Collection", "concat"]
+
+
+class Collection:
+    """DICOM instances grouped by Patient → Study → Series → Instance.
+
+    Build one with :func:`dicomkit.scan` (a folder), :func:`dicomkit.read_parquet`
+    (a saved index) or :func:`dicomkit.concat` (several collections). A collection
+    never changes: :meth:`filter`, ``col[uid]`` and :meth:`add` return new ones.
+
+    Attributes
+    ----------
+    instances
+        One row per current instance: the truth every other view derives from.
+    resends
+        Superseded copies: files whose SOPInstanceUID another, newer file carries,
+        classified in ``resend`` as ``identical``, ``modified`` or ``conflict``.
+    errors
+        Files that are not instances, with a ``reason`` code and a ``message``.
+
+    Examples
+    --------
+    >>> import dicomkit as dk, polars as pl
+    >>> col = dk.scan("data/sample")                       # doctest: +SKIP
+    >>> col.series.select("SeriesNumber", "Modality", "n_instances")  # doctest: +SKIP
+    >>> mr = col.filter(pl.col("Modality") == "MR")          # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        instances: pl.DataFrame,
+        resends: pl.DataFrame | None = None,
+        errors: pl.DataFrame | None = None,
+    ) -> None:
+        self._instances = instances
+        self._resends = (
+            resends
+            if resends is not None
+            else pl.DataFrame(schema={**instances.schema, **RESEND_COLUMNS})
+        )
+        self._errors = (
+            errors if errors is not None else pl.DataFrame(schema=ERROR_SCHEMA)
+        )
+
+    # -- the frames -----------------------------------------------------------
+
+    @property
+    def instances(self) -> pl.DataFrame:
+        """One row per current instance (file), with its full UID chain."""
+        return self._instances
+
+    @property
+    def resends(self) -> pl.DataFrame:
+        """Superseded copies of instances, with ``resend``, ``replaced_by``, ``differs``."""
+        return self._resends
+
+    @property
+    def errors(self) -> pl.DataFrame:
+        """Files that are not instances: ``path``, ``reason``, ``message``."""
+        return self._errors
+
+    @cached_property
+    def patients(self) -> pl.DataFrame:
+        """One row per PatientID, with counts and ``varying`` attributes."""
+        return level_view(self._instances, "patient")
+
+    @cached_property
+    def studies(self) -> pl.DataFrame:
+        """One row per StudyInstanceUID, sorted by patient, date and time."""
+        return level_view(self._instances, "study")
+
+    @cached_property
+    def series(self) -> pl.DataFrame:
+        """One row per SeriesInstanceUID, sorted by patient, study, SeriesNumber."""
+        return level_view(self._instances, "series")
+
+    @property
+    def n_files(self) -> int:
+        """Files accounted for: instances + resends + errors."""
+        return self._instances.height + self._resends.height + self._errors.height
+
+    def __len__(self) -> int:
+        return self._instances.height
+
+    # -- lookups ----------------------------------------------------------------
+
+    def __getitem__(self, uid: str) -> Collection:
+        """The sub-collection of a StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID.
+
+        Raises
+        ------
+        UnknownUIDError
+            (a ``KeyError``) naming the closest UIDs present.
+        """
+        given: object = uid  # annotations do not stop a notebook user
+        if not isinstance(given, str):
+            msg = f"look up a collection by a UID string, not {type(given).__name__}"
+            raise TypeError(msg)
+        uid = uid.strip().rstrip("\0")
+        for level in ("study", "series", "instance"):
+            column = LEVEL_KEYS[level]
+            rows = self._instances.filter(pl.col(column) == uid)
+            if rows.height:
+                return self._sub(rows)
+        uids = [
+            u
+            for level in ("study", "series", "instance")
+            for u in self._instances[LEVEL_KEYS[level]].drop_nulls().unique().to_list()
+        ]
+        raise UnknownUIDError(
+            uid, "Study, Series or SOP Instance UID", _closest(uid, uids)
+        )
+
+    def patient(self, patient_id: str) -> Collection:
+        """The sub-collection of one PatientID.
+
+        Raises
+        ------
+        UnknownUIDError
+            (a ``KeyError``) naming the closest PatientIDs present.
+        """
+        rows = self._instances.filter(pl.col("PatientID") == patient_id)
+        if rows.height == 0:
+            ids = self._instances["PatientID"].drop_nulls().unique().to_list()
+            raise UnknownUIDError(patient_id, "PatientID", _closest(patient_id, ids))
+        return self._sub(rows)
+
+    def filter(self, *predicates: Any, **constraints: Any) -> Collection:
+        """A new collection of the instances that match, as :meth:`polars.DataFrame.filter`.
+
+        Resends follow their instance; errors are not carried over (they have no
+        DICOM attributes to filter on).
+
+        Examples
+        --------
+        >>> ct = col.filter(pl.col("Modality") == "CT")     # doctest: +SKIP
+        >>> one = col.filter(PatientID="PAT001")              # doctest: +SKIP
+        """
+        return self._sub(self._instances.filter(*predicates, **constraints))
+
+    def _sub(self, rows: pl.DataFrame) -> Collection:
+        kept = rows["SOPInstanceUID"]
+        resends = self._resends.filter(pl.col("SOPInstanceUID").is_in(kept.implode()))
+        return Collection(rows, resends, pl.DataFrame(schema=self._errors.schema))
+
+    # -- combining and saving ---------------------------------------------------
+
+    def add(
+        self, other: Collection, *, on_duplicate: OnDuplicate = "newest"
+    ) -> Collection:
+        """This collection with ``other``'s files added; ``other`` counts as newer.
+
+        The resend rule applies across the two: an instance of ``other`` with a
+        SOPInstanceUID already here replaces it, and the replaced copy is a resend.
+        """
+        return concat([self, other], on_duplicate=on_duplicate)
+
+    def write_parquet(self, path: str | os.PathLike[str]) -> None:
+        """Save instances, resends and errors to one parquet file (atomically).
+
+        :func:`dicomkit.read_parquet` gives back an equal collection.
+        """
+        write_index(
+            path,
+            {
+                "instance": self._instances,
+                "resend": self._resends,
+                "error": self._errors,
+            },
+        )
+
+    # -- display ---------------------------------------------------------------
+
+    def _views(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        return self.patients, self.studies, self.series
+
+    def __repr__(self) -> str:
+        return text_summary(self._instances, self._resends, self._errors, self._views())
+
+    def _repr_html_(self) -> str:
+        return html_summary(self._instances, self._resends, self._errors, self._views())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Collection):
+            return NotImplemented
+        return all(
+            a.equals(b)
+            for a, b in (
+                (self._instances, other._instances),
+                (self._resends, other._resends),
+                (self._errors, other._errors),
+            )
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # equality is by content; frames are unhashable
+
+
+def concat(
+    collections: Sequence[Collection] | Iterable[Collection],
+    *,
+    on_duplicate: OnDuplicate = "newest",
+) -> Collection:
+    """Combine collections; a later collection counts as newer than an earlier one.
+
+    Every instance and resend of every collection is a copy; the resend rule of
+    :func:`dicomkit.scan` then decides again which copy of each SOPInstanceUID is
+    current. Errors are kept, one row per path.
+    """
+    items = list(collections)
+    if not items:
+        msg = "concat needs at least one collection"
+        raise ValueError(msg)
+    copies = []
+    for rank, col in enumerate(items):
+        for frame in (col.instances, col.resends.drop(list(RESEND_COLUMNS))):
+            copies.append(frame.with_columns(pl.lit(rank).alias("_rank")))
+    merged = pl.concat(copies, how="diagonal_relaxed").unique(
+        subset=["path", "mtime_ns", "SOPInstanceUID"], keep="last", maintain_order=True
+    )
+    instances, resends = resolve_resends(
+        fill_content_hashes(merged), on_duplicate=on_duplicate
+    )
+    errors = pl.concat([c.errors for c in items], how="diagonal_relaxed").unique(
+        subset="path", keep="last", maintain_order=True
+    )
+    return Collection(instances, resends, errors.sort("path"))
+
+
+def _closest(uid: str, candidates: Sequence[str]) -> list[str]:
+    close = difflib.get_close_matches(uid, candidates, n=3, cutoff=0.5)
+    if close:
+        return close
+
+    # UIDs of one device share a long prefix: fall back to the longest match.
+    def shared(c: str) -> int:
+        return len(os.path.commonprefix([uid, c]))  # noqa: RUF071 - characters are what UIDs share
+
+    return sorted(candidates, key=shared, reverse=True)[:3] if candidates else []

@@ -1,0 +1,225 @@
+"""The hierarchy, derived: resends resolved, and patients, studies, series as views.
+
+Pure functions, frames in and frames out; no disk, no pydicom file reading.
+
+* :func:`resolve_resends` applies the DICOM identity rule: one SOPInstanceUID is one
+  image, so of several copies the newest is the instance and the others are
+  resends, each classified ``identical``, ``modified`` or ``conflict``.
+* :func:`level_view` groups the instance frame into one row per patient, study or
+  series, with counts and the level's attributes. An attribute the standard makes
+  constant at that level but which differs inside a group is listed in ``varying``
+  and shown as null: one of the differing values is never picked silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import polars as pl
+
+from dicomkit.exceptions import DuplicateInstanceError
+from dicomkit.schema import LEVEL_ATTRIBUTES, LEVEL_KEYS, OWN_COLUMNS
+
+__all__ = [
+    "RESEND_COLUMNS",
+    "OnDuplicate",
+    "ViewLevel",
+    "level_view",
+    "resolve_resends",
+]
+
+OnDuplicate = Literal["newest", "first", "error"]
+ViewLevel = Literal["patient", "study", "series"]
+
+#: Columns a resend row has beyond the instance columns.
+RESEND_COLUMNS: dict[str, pl.DataType] = {
+    "resend": pl.Utf8(),
+    "replaced_by": pl.Utf8(),
+    "differs": pl.List(pl.Utf8()),
+}
+
+#: The UID chain: a copy that differs here is a uniqueness ``conflict``.
+_CHAIN = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")
+_RANK = "_rank"
+
+
+def resolve_resends(
+    copies: pl.DataFrame, *, on_duplicate: OnDuplicate = "newest"
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split every file's row into current instances and superseded resends.
+
+    Parameters
+    ----------
+    copies
+        One row per DICOM file (the instance schema). An optional ``_rank`` column
+        orders copies from different scans (a higher rank is newer, whatever the
+        file times); within one rank the later ``mtime_ns``, then the later
+        ``path``, is newer. ``content_hash`` should be filled for every row whose
+        SOPInstanceUID repeats; where it is null the indexed attributes decide.
+    on_duplicate
+        ``"newest"`` keeps the newest copy (a resend replaces, as the standard
+        intends); ``"first"`` keeps the oldest (as Orthanc does by default);
+        ``"error"`` raises :class:`~dicomkit.exceptions.DuplicateInstanceError`
+        when any SOPInstanceUID is carried by more than one file.
+
+    Returns
+    -------
+    tuple[polars.DataFrame, polars.DataFrame]
+        ``(instances, resends)``. ``resends`` has the instance columns plus
+        ``resend`` (``identical | modified | conflict``), ``replaced_by`` (the
+        path of the copy kept) and ``differs`` (the indexed attributes whose
+        values differ from the copy kept).
+    """
+    if on_duplicate not in ("newest", "first", "error"):
+        msg = f"on_duplicate must be 'newest', 'first' or 'error', not {on_duplicate!r}"
+        raise ValueError(msg)
+    frame = (
+        copies
+        if _RANK in copies.columns
+        else copies.with_columns(pl.lit(0).alias(_RANK))
+    )
+    frame = frame.sort(["SOPInstanceUID", _RANK, "mtime_ns", "path"])
+    position = pl.int_range(pl.len()).over("SOPInstanceUID")
+    count = pl.len().over("SOPInstanceUID")
+    keep = position == (count - 1) if on_duplicate != "first" else position == 0
+    frame = frame.with_columns(keep.alias("_keep"), count.alias("_count"))
+    if on_duplicate == "error" and frame["_count"].max() not in (None, 1):
+        raise _duplicate_error(frame.filter(pl.col("_count") > 1))
+    instances = frame.filter("_keep").drop("_keep", "_count", _RANK).sort("path")
+    losers = frame.filter(~pl.col("_keep")).drop("_keep", "_count", _RANK)
+    return instances, _classify(losers, instances)
+
+
+def _classify(losers: pl.DataFrame, kept: pl.DataFrame) -> pl.DataFrame:
+    columns = losers.columns
+    if losers.is_empty():
+        return pl.DataFrame(schema={**losers.schema, **RESEND_COLUMNS})
+    compared = [c for c in columns if c not in OWN_COLUMNS and c != "SOPInstanceUID"]
+    joined = losers.join(
+        kept.select(["SOPInstanceUID", *compared, "path", "content_hash"]),
+        on="SOPInstanceUID",
+        how="left",
+        suffix="_kept",
+    )
+
+    def differs(column: str) -> pl.Expr:
+        return pl.col(column).ne_missing(pl.col(f"{column}_kept"))
+
+    diff_names = pl.concat_list(
+        [
+            pl.when(differs(c)).then(pl.lit(c)).otherwise(pl.lit(None, pl.Utf8))
+            for c in compared
+        ]
+    ).list.drop_nulls()
+    same_hash = pl.col("content_hash").is_not_null() & (
+        pl.col("content_hash") == pl.col("content_hash_kept")
+    )
+    no_hash = pl.col("content_hash").is_null() | pl.col("content_hash_kept").is_null()
+    chain_differs = pl.any_horizontal([differs(c) for c in _CHAIN])
+    kind = (
+        pl.when(chain_differs)
+        .then(pl.lit("conflict"))
+        .when(same_hash | (no_hash & (pl.col("differs").list.len() == 0)))
+        .then(pl.lit("identical"))
+        .otherwise(pl.lit("modified"))
+    )
+    return (
+        joined.with_columns(diff_names.alias("differs"))
+        .with_columns(kind.alias("resend"), pl.col("path_kept").alias("replaced_by"))
+        .select([*columns, "resend", "replaced_by", "differs"])
+        .sort("path")
+    )
+
+
+def _duplicate_error(duplicates: pl.DataFrame) -> DuplicateInstanceError:
+    groups = duplicates.group_by("SOPInstanceUID", maintain_order=True).agg("path")
+    lines = [
+        f"  {row['SOPInstanceUID']}: " + ", ".join(row["path"])
+        for row in groups.head(10).iter_rows(named=True)
+    ]
+    more = f"\n  … and {groups.height - 10} more" if groups.height > 10 else ""
+    msg = (
+        f"{groups.height} SOPInstanceUID(s) are carried by more than one file "
+        "(on_duplicate='error'):\n" + "\n".join(lines) + more + "\n"
+        "Use on_duplicate='newest' (a resend replaces the earlier copy) or 'first' "
+        "to keep one copy and list the others in col.resends."
+    )
+    return DuplicateInstanceError(msg)
+
+
+def level_view(instances: pl.DataFrame, level: ViewLevel) -> pl.DataFrame:
+    """One row per patient, study or series of ``instances``.
+
+    Columns: the level's key (``PatientID``, ``StudyInstanceUID`` or
+    ``SeriesInstanceUID``), counts (``n_studies``, ``n_series``, ``n_instances``,
+    ``n_frames`` as apply), the level's attributes (see
+    :data:`dicomkit.schema.LEVEL_ATTRIBUTES`), and ``varying``: the attributes
+    that differ inside the group, whose value is then null.
+
+    Patients sort by PatientID; studies by patient, StudyDate and StudyTime;
+    series by patient, study date and time, then SeriesNumber.
+    """
+    key = LEVEL_KEYS[level]
+    attributes = [a for a in LEVEL_ATTRIBUTES[level] if a in instances.columns]
+    counts: list[pl.Expr] = []
+    if level == "patient":
+        counts.append(pl.col("StudyInstanceUID").n_unique().alias("n_studies"))
+    if level in ("patient", "study"):
+        counts.append(pl.col("SeriesInstanceUID").n_unique().alias("n_series"))
+    counts += [
+        pl.len().cast(pl.Int64).alias("n_instances"),
+        pl.col("n_frames").sum().alias("n_frames"),
+    ]
+    if level != "series":
+        counts.append(
+            pl.col("Modality").drop_nulls().unique().sort().alias("modalities")
+        )
+    values = [
+        pl.when(pl.col(a).n_unique() == 1).then(pl.col(a).first()).alias(a)
+        for a in attributes
+    ]
+    varying = pl.concat_list(
+        [
+            pl.when(pl.col(a).n_unique() > 1)
+            .then(pl.lit(a))
+            .otherwise(pl.lit(None, pl.Utf8))
+            for a in attributes
+        ]
+        or [pl.lit(None, pl.Utf8)]
+    ).list.drop_nulls()
+    view = instances.group_by(key).agg([*counts, *values, varying.alias("varying")])
+    return _sort_view(view, instances, level)
+
+
+def _sort_view(
+    view: pl.DataFrame, instances: pl.DataFrame, level: ViewLevel
+) -> pl.DataFrame:
+    if level == "patient":
+        return view.sort("PatientID", nulls_last=True)
+    if level == "study":
+        return view.sort(
+            ["PatientID", "StudyDate", "StudyTime", "StudyInstanceUID"], nulls_last=True
+        )
+    # Series sort under their study's date and time, taken from the study view so
+    # that a series whose study is ambiguous sorts last rather than arbitrarily.
+    studies = level_view(instances, "study").select(
+        "StudyInstanceUID", "StudyDate", "StudyTime"
+    )
+    ordered = view.join(studies, on="StudyInstanceUID", how="left", nulls_equal=True)
+    return ordered.sort(
+        [
+            "PatientID",
+            "StudyDate",
+            "StudyTime",
+            "StudyInstanceUID",
+            "SeriesNumber",
+            "SeriesInstanceUID",
+        ],
+        nulls_last=True,
+    ).drop("StudyDate", "StudyTime")
+
+
+def subset(instances: pl.DataFrame, column: str, values: Sequence[str]) -> pl.DataFrame:
+    """Rows of ``instances`` whose ``column`` is one of ``values``."""
+    return instances.filter(pl.col(column).is_in(list(values)))

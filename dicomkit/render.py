@@ -1,0 +1,284 @@
+"""Text and HTML pictures of a collection: counts and the Patient → Study → Series tree.
+
+Pure: frames in, strings out. Every value read from a DICOM file is untrusted, so
+each one is clipped to a bounded length, stripped of control characters and, in
+HTML, escaped. Large collections are truncated with a line that says how much was
+left out, so a repr of 100,000 series stays small and fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+__all__ = ["Limits", "clip", "html_summary", "text_summary"]
+
+_MAX_TEXT = 64
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of the tree a display shows before it summarises the rest."""
+
+    patients: int = 20
+    studies: int = 10
+    series: int = 25
+    total_series: int = 200
+
+
+def clip(value: Any, width: int = _MAX_TEXT) -> str:
+    """Return ``value`` as one short, printable line (``""`` for null)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.time):
+        text = value.strftime("%H:%M")
+    elif isinstance(value, (list, tuple)):
+        text = "\\".join(clip(v, width) for v in value)
+    else:
+        text = str(value)
+    text = "".join(ch if ch.isprintable() else "·" for ch in text[: width + 1])
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@dataclass(frozen=True)
+class _Counts:
+    patients: int
+    studies: int
+    series: int
+    instances: int
+    frames: int
+    resends: dict[str, int]
+    errors: dict[str, int]
+
+    @property
+    def files(self) -> int:
+        return self.instances + sum(self.resends.values()) + sum(self.errors.values())
+
+
+def _counts(
+    instances: pl.DataFrame, resends: pl.DataFrame, errors: pl.DataFrame
+) -> _Counts:
+    def tally(frame: pl.DataFrame, column: str) -> dict[str, int]:
+        if frame.is_empty():
+            return {}
+        rows = frame.group_by(column).len().sort(column).iter_rows()
+        return {str(k): int(n) for k, n in rows}
+
+    return _Counts(
+        patients=instances["PatientID"].n_unique() if instances.height else 0,
+        studies=instances["StudyInstanceUID"].n_unique() if instances.height else 0,
+        series=instances["SeriesInstanceUID"].n_unique() if instances.height else 0,
+        instances=instances.height,
+        frames=int(instances["n_frames"].sum() or 0),
+        resends=tally(resends, "resend"),
+        errors=tally(errors, "reason"),
+    )
+
+
+_PLURALS = {"study": "studies", "series": "series"}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} " + (word if n == 1 else _PLURALS.get(word, word + "s"))
+
+
+def _headline(c: _Counts) -> str:
+    return (
+        f"{_plural(c.patients, 'patient')}, {_plural(c.studies, 'study')}, "
+        f"{_plural(c.series, 'series')}, {_plural(c.instances, 'instance')}"
+    )
+
+
+def _files_line(c: _Counts) -> str:
+    parts = [f"{c.files:,} files = {c.instances:,} instances"]
+    parts.append(f"{sum(c.resends.values()):,} resends")
+    parts.append(f"{sum(c.errors.values()):,} errors")
+    return " + ".join(parts)
+
+
+def _detail(tally: dict[str, int]) -> str:
+    return ", ".join(f"{n:,} {k}" for k, n in tally.items())
+
+
+# -- the tree -------------------------------------------------------------------
+
+
+@dataclass
+class _Node:
+    label: str
+    uid: str = ""
+    varying: tuple[str, ...] = ()
+    children: list[_Node] = field(default_factory=list)
+    more: str = ""  # "… 3 more series" when children were left out
+
+
+def _tree(
+    patients: pl.DataFrame, studies: pl.DataFrame, series: pl.DataFrame, limits: Limits
+) -> _Node:
+    def by(frame: pl.DataFrame, key: str) -> dict[Any, list[dict[str, Any]]]:
+        groups: dict[Any, list[dict[str, Any]]] = {}
+        for row in frame.iter_rows(named=True):
+            groups.setdefault(row[key], []).append(row)
+        return groups
+
+    series_of, studies_of = by(series, "StudyInstanceUID"), by(studies, "PatientID")
+    root = _Node("")
+    budget = limits.total_series
+    prows = list(patients.iter_rows(named=True))
+    for p in prows[: limits.patients]:
+        pnode = _Node(_patient_label(p), "", tuple(p["varying"]))
+        root.children.append(pnode)
+        srows = studies_of.get(p["PatientID"], [])
+        for s in srows[: limits.studies]:
+            snode = _Node(
+                _study_label(s), s["StudyInstanceUID"] or "", tuple(s["varying"])
+            )
+            pnode.children.append(snode)
+            rows = series_of.get(s["StudyInstanceUID"], [])
+            room = min(limits.series, budget)
+            for r in rows[:room]:
+                snode.children.append(
+                    _Node(
+                        _series_label(r),
+                        r["SeriesInstanceUID"] or "",
+                        tuple(r["varying"]),
+                    )
+                )
+            budget -= min(room, len(rows))
+            if len(rows) > room:
+                snode.more = f"… {len(rows) - room:,} more series"
+        if len(srows) > limits.studies:
+            pnode.more = f"… {len(srows) - limits.studies:,} more studies"
+    if len(prows) > limits.patients:
+        root.more = f"… {len(prows) - limits.patients:,} more patients"
+    return root
+
+
+def _patient_label(p: dict[str, Any]) -> str:
+    extra = ", ".join(
+        clip(p[k]) for k in ("PatientSex", "PatientBirthDate") if p.get(k)
+    )
+    name = clip(p.get("PatientName")) or "(no name)"
+    pid = clip(p["PatientID"]) if p["PatientID"] is not None else "(no PatientID)"
+    return f"Patient {pid}  {name}" + (f"  ({extra})" if extra else "")
+
+
+def _study_label(s: dict[str, Any]) -> str:
+    when = (
+        " ".join(clip(s[k]) for k in ("StudyDate", "StudyTime") if s.get(k))
+        or "(no date)"
+    )
+    desc = clip(s.get("StudyDescription")) or "(no description)"
+    modalities = "/".join(clip(m) for m in s["modalities"]) or "?"
+    return f"Study {when}  {desc}  [{modalities}]  {_plural(s['n_series'], 'series')}"
+
+
+def _series_label(r: dict[str, Any]) -> str:
+    number = clip(r.get("SeriesNumber")) or "?"
+    desc = clip(r.get("SeriesDescription")) or "(no description)"
+    frames = f", {r['n_frames']:,} frames" if r["n_frames"] != r["n_instances"] else ""
+    count = _plural(r["n_instances"], "instance") + frames
+    return f"Series {number}  {clip(r.get('Modality')) or '?'}  {desc}  {count}"
+
+
+def _text_lines_children(node: _Node, prefix: str) -> Iterator[str]:
+    items: list[_Node | str] = [*node.children, *([node.more] if node.more else [])]
+    for i, item in enumerate(items):
+        last = i == len(items) - 1
+        branch = "└─ " if last else "├─ "
+        if isinstance(item, str):
+            yield prefix + branch + item
+            continue
+        flag = f"  [varies: {', '.join(item.varying)}]" if item.varying else ""
+        uid = f"  {item.uid}" if item.uid else ""
+        yield prefix + branch + item.label + flag + uid
+        yield from _text_lines_children(item, prefix + ("   " if last else "│  "))
+
+
+def text_summary(
+    instances: pl.DataFrame,
+    resends: pl.DataFrame,
+    errors: pl.DataFrame,
+    views: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+    *,
+    limits: Limits | None = None,
+) -> str:
+    """The collection as plain text: counts, the tree, then what went wrong."""
+    c = _counts(instances, resends, errors)
+    lines = [f"dicomkit.Collection: {_headline(c)}", _files_line(c)]
+    root = _tree(*views, limits or Limits())
+    for patient in root.children:
+        flag = f"  [varies: {', '.join(patient.varying)}]" if patient.varying else ""
+        lines.append(patient.label + flag)
+        lines.extend(_text_lines_children(patient, ""))
+    if root.more:
+        lines.append(root.more)
+    if c.resends:
+        lines.append(f"resends: {_detail(c.resends)} (see .resends)")
+    if c.errors:
+        lines.append(f"errors: {_detail(c.errors)} (see .errors)")
+    return "\n".join(lines)
+
+
+_STYLE = (
+    "<style>.dk-col{font-family:var(--jp-ui-font-family,sans-serif);font-size:13px}"
+    ".dk-col summary{cursor:pointer}.dk-col .dk-uid{font-family:monospace;"
+    "font-size:11px;color:#666}.dk-col .dk-var{color:#b35900}.dk-col ul{margin:0;"
+    "padding-left:1.4em;list-style:none}.dk-col table{border-collapse:collapse}"
+    ".dk-col td,.dk-col th{padding:1px 8px;text-align:left}</style>"
+)
+
+
+def _html_node(node: _Node, opened: str) -> str:
+    esc = html.escape
+    text = esc(node.label)
+    if node.varying:
+        text += f' <span class="dk-var">varies: {esc(", ".join(node.varying))}</span>'
+    if node.uid:
+        text += f' <span class="dk-uid">{esc(node.uid)}</span>'
+    if not node.children and not node.more:
+        return f"<li>{text}</li>"
+    inner = "".join(_html_node(child, opened) for child in node.children)
+    if node.more:
+        inner += f"<li>{esc(node.more)}</li>"
+    return (
+        f"<li><details{opened}><summary>{text}</summary><ul>{inner}</ul></details></li>"
+    )
+
+
+def html_summary(
+    instances: pl.DataFrame,
+    resends: pl.DataFrame,
+    errors: pl.DataFrame,
+    views: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+    *,
+    limits: Limits | None = None,
+) -> str:
+    """The collection as HTML: a count table and a collapsible tree, all escaped."""
+    c = _counts(instances, resends, errors)
+    esc = html.escape
+    frames = f" ({c.frames:,} frames)" if c.frames != c.instances else ""
+    rows = [
+        ("patients", f"{c.patients:,}"),
+        ("studies", f"{c.studies:,}"),
+        ("series", f"{c.series:,}"),
+        ("instances", f"{c.instances:,}{frames}"),
+        ("resends", _detail(c.resends) or "none"),
+        ("errors", _detail(c.errors) or "none"),
+        ("files seen", f"{c.files:,}"),
+    ]
+    table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+    opened = " open" if c.series <= 30 else ""
+    root = _tree(*views, limits or Limits())
+    tree = "".join(_html_node(child, opened) for child in root.children)
+    if root.more:
+        tree += f"<li>{esc(root.more)}</li>"
+    return (
+        f'{_STYLE}<div class="dk-col"><b>dicomkit.Collection</b>'
+        f"<table>{table}</table><ul>{tree}</ul></div>"
+    )
