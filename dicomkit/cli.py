@@ -16,12 +16,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-import polars as pl
-
 from dicomkit.api import read_parquet, scan
 from dicomkit.collection import Collection
 from dicomkit.exceptions import DicomkitError
-from dicomkit.render import Limits, clip, text_summary
+from dicomkit.render import Limits, problem_lines, text_summary
 
 __all__ = ["main"]
 
@@ -75,38 +73,6 @@ def _load(args: argparse.Namespace) -> Collection:
     )
 
 
-def problems(col: Collection) -> list[str]:
-    """Plain-text lines naming what is wrong: errors, resends, varying attributes."""
-    lines: list[str] = []
-    for row in col.errors.iter_rows(named=True):
-        lines.append(
-            f"error     {row['reason']}: {clip(row['path'], 120)}: {row['message']}"
-        )
-    for row in col.resends.iter_rows(named=True):
-        what = {
-            "identical": "an identical copy of",
-            "modified": "a copy with different content of",
-            "conflict": "a SOPInstanceUID CONFLICT with",
-        }.get(row["resend"], row["resend"])
-        differs = f" (differs: {', '.join(row['differs'])})" if row["differs"] else ""
-        lines.append(
-            f"resend    {row['resend']}: {clip(row['path'], 120)} is {what} "
-            f"{clip(row['replaced_by'], 120)}{differs}"
-        )
-    for level, frame in (
-        ("patient", col.patients),
-        ("study", col.studies),
-        ("series", col.series),
-    ):
-        key = frame.columns[0]
-        for row in frame.filter(pl.col("varying").list.len() > 0).iter_rows(named=True):
-            lines.append(
-                f"varying   {level} {clip(row[key], 70)}: "
-                f"{', '.join(row['varying'])} differ inside it"
-            )
-    return lines
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -140,7 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             limits=limits,
         )
     )
-    found = problems(col)
+    found = problem_lines(
+        col.resends, col.errors, (col.patients, col.studies, col.series)
+    )
     print()
     print(f"What is wrong ({len(found)}):" if found else "Nothing wrong found.")
     for line in found:

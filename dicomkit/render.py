@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["Limits", "clip", "html_summary", "text_summary"]
+__all__ = ["Limits", "clip", "html_summary", "problem_lines", "text_summary"]
 
 _MAX_TEXT = 64
 
@@ -282,3 +282,38 @@ def html_summary(
         f'{_STYLE}<div class="dk-col"><b>dicomkit.Collection</b>'
         f"<table>{table}</table><ul>{tree}</ul></div>"
     )
+
+
+_RESEND_WORDS = {
+    "identical": "an identical copy of",
+    "modified": "a copy with different content of",
+    "conflict": "a SOPInstanceUID CONFLICT with",
+}
+
+
+def problem_lines(
+    resends: pl.DataFrame,
+    errors: pl.DataFrame,
+    views: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+) -> list[str]:
+    """One plain-text line per thing wrong: error files, resends, varying attributes."""
+    lines: list[str] = []
+    for row in errors.iter_rows(named=True):
+        lines.append(
+            f"error    {row['reason']}: {clip(row['path'], 160)}: {row['message']}"
+        )
+    for row in resends.iter_rows(named=True):
+        what = _RESEND_WORDS.get(row["resend"], row["resend"])
+        differs = f" (differs: {', '.join(row['differs'])})" if row["differs"] else ""
+        lines.append(
+            f"resend   {row['resend']}: {clip(row['path'], 160)} is {what} "
+            f"{clip(row['replaced_by'], 160)}{differs}"
+        )
+    for level, frame in zip(("patient", "study", "series"), views, strict=True):
+        key = frame.columns[0]
+        for row in frame.filter(pl.col("varying").list.len() > 0).iter_rows(named=True):
+            lines.append(
+                f"varying  {level} {clip(row[key])}: {', '.join(row['varying'])} "
+                "differ inside it"
+            )
+    return lines

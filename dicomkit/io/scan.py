@@ -11,8 +11,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import polars as pl
@@ -106,9 +109,15 @@ def _worker_count(workers: int | None, n_files: int) -> int:
             msg = f"workers must be None or at least 1, not {workers}"
             raise ValueError(msg)
         return min(workers, max(n_files, 1))
-    if n_files < MIN_PARALLEL_FILES:
+    if n_files < MIN_PARALLEL_FILES or not _can_spawn():
         return 1
     return os.cpu_count() or 1
+
+
+def _can_spawn() -> bool:
+    """Whether "spawn" workers can start: they re-import the main script by path."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file is None or os.path.exists(main_file)
 
 
 def _ignore_sigint() -> None:  # pragma: no cover - runs in worker processes
@@ -123,7 +132,7 @@ def _read_parallel(
     # per-task overhead stays small.
     size = max(16, min(512, len(entries) // (n_workers * 8) or 1))
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
-    results: list[list[Row]] = [[] for _ in batches]
+    results: list[list[Row] | None] = [None] * len(batches)
     # "spawn": forking a process that already runs polars' thread pool can
     # deadlock, and a notebook kernel always has threads.
     context = multiprocessing.get_context("spawn")
@@ -141,13 +150,33 @@ def _read_parallel(
                 index = pending.pop(future)
                 results[index] = future.result()
                 bar.update(len(batches[index]))
+    except BrokenProcessPool as exc:
+        # Workers could not start or died (e.g. the main script came from stdin,
+        # which "spawn" cannot re-import): finish in this process, losing nothing.
+        _stop(executor)
+        warnings.warn(
+            f"dicomkit: worker processes failed ({exc}); reading the remaining "
+            "files in this process. Pass workers=1 to skip the attempt.",
+            RuntimeWarning,
+            stacklevel=5,
+        )
     except BaseException:
-        executor.shutdown(wait=False, cancel_futures=True)
-        for process in list(getattr(executor, "_processes", {}).values()):
-            process.terminate()  # do not wait for batches already running
+        _stop(executor)
         raise
     executor.shutdown(wait=True)
-    return [row for batch in results for row in batch]
+    for index, batch in enumerate(batches):
+        if results[index] is None:
+            results[index] = read_batch(batch, keywords)
+            bar.update(len(batch))
+    return [row for batch_rows in results if batch_rows for row in batch_rows]
+
+
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """Cancel what is queued and end the workers without waiting for them."""
+    executor.shutdown(wait=False, cancel_futures=True)
+    processes = getattr(executor, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.terminate()
 
 
 def rows_to_frames(

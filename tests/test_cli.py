@@ -1,0 +1,58 @@
+"""The dicomkit command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import dicomkit as dk
+from dicomkit.cli import main
+from tests.conftest import MakeFile
+
+
+def test_tree_prints_hierarchy_and_problems(
+    tmp_path: Path, make_file: MakeFile, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_file("a.dcm")
+    make_file("b.dcm", SOPInstanceUID="1.2.3.4", InstanceNumber=2)
+    (tmp_path / "junk.txt").write_text("hello")
+    assert main(["tree", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "dicomkit.Collection: 1 patient, 1 study, 1 series, 2 instances" in out
+    assert "└─ Series 2  CT  Axial  2 instances" in out
+    assert "What is wrong (1):" in out
+    assert "error    not_dicom:" in out
+    assert "junk.txt" in out
+
+
+def test_scan_writes_an_index_and_tree_reads_it(
+    tmp_path: Path, make_file: MakeFile, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_file("in/a.dcm")
+    index = tmp_path / "index.parquet"
+    assert main(["scan", str(tmp_path / "in"), "-o", str(index), "-k", "HighBit"]) == 0
+    assert f"index written to {index}" in capsys.readouterr().out
+    col = dk.read_parquet(index)
+    assert col.instances["HighBit"].to_list() == [15]
+    assert main(["tree", str(index)]) == 0
+    assert "Nothing wrong found." in capsys.readouterr().out
+
+
+def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tree", str(tmp_path / "missing")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert main(["scan", str(tmp_path), "-k", "NotAKeyword"]) == 2
+
+
+def test_module_entry_point(tmp_path: Path, make_file: MakeFile) -> None:
+    make_file("a.dcm")
+    done = subprocess.run(
+        [sys.executable, "-m", "dicomkit", "tree", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "1 instance" in done.stdout
