@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dicomkit.api import read_parquet, scan
 from dicomkit.collection import Collection
 from dicomkit.exceptions import DicomkitError
-from dicomkit.render import Limits, problem_lines, text_summary
+from dicomkit.render import Limits
 
 __all__ = ["main"]
 
@@ -84,31 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "scan":
         if args.output:
             col.write_parquet(args.output)
-        print(
-            text_summary(
-                col.instances,
-                col.resends,
-                col.errors,
-                (col.patients, col.studies, col.series),
-                limits=Limits(patients=0),
-            )
-        )
+        print(col.to_text(limits=Limits(patients=0)))
         if args.output:
             print(f"index written to {args.output}")
         return 0
-    limits = Limits(10**9, 10**9, 10**9, 10**9) if args.all else Limits()
-    print(
-        text_summary(
-            col.instances,
-            col.resends,
-            col.errors,
-            (col.patients, col.studies, col.series),
-            limits=limits,
-        )
-    )
-    found = problem_lines(
-        col.resends, col.errors, (col.patients, col.studies, col.series)
-    )
+    unlimited = Limits(10**9, 10**9, 10**9, 10**9)
+    print(col.to_text(limits=unlimited if args.all else None))
+    found = col.problems()
     print()
     print(f"What is wrong ({len(found)}):" if found else "Nothing wrong found.")
     for line in found:

@@ -19,7 +19,7 @@ from dicomkit.exceptions import UnknownUIDError
 from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, level_view, resolve_resends
 from dicomkit.io.parquet import write_index
 from dicomkit.io.scan import fill_content_hashes
-from dicomkit.render import html_summary, text_summary
+from dicomkit.render import Limits, html_summary, problem_lines, text_summary
 from dicomkit.schema import ERROR_SCHEMA, LEVEL_KEYS
 
 __all__ = ["Collection", "concat"]
@@ -198,8 +198,23 @@ class Collection:
     def _views(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         return self.patients, self.studies, self.series
 
+    def to_text(self, *, limits: Limits | None = None) -> str:
+        """The summary and tree as plain text (what ``repr`` shows).
+
+        ``limits`` sets how many patients, studies and series are shown before the
+        rest is summarised; see :class:`dicomkit.render.Limits`.
+        """
+        views = self._views()
+        return text_summary(
+            self._instances, self._resends, self._errors, views, limits=limits
+        )
+
+    def problems(self) -> list[str]:
+        """One line per thing wrong: error files, resends and varying attributes."""
+        return problem_lines(self._resends, self._errors, self._views())
+
     def __repr__(self) -> str:
-        return text_summary(self._instances, self._resends, self._errors, self._views())
+        return self.to_text()
 
     def _repr_html_(self) -> str:
         return html_summary(self._instances, self._resends, self._errors, self._views())

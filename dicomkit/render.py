@@ -186,18 +186,20 @@ def _series_label(r: dict[str, Any]) -> str:
     return f"Series {number}  {clip(r.get('Modality')) or '?'}  {desc}  {count}"
 
 
-def _text_lines_children(node: _Node, prefix: str) -> Iterator[str]:
+def _text_lines(node: _Node, prefix: str, *, margin: bool = False) -> Iterator[str]:
+    """The children of ``node`` as tree lines; ``margin`` puts them at the left edge."""
     items: list[_Node | str] = [*node.children, *([node.more] if node.more else [])]
     for i, item in enumerate(items):
         last = i == len(items) - 1
-        branch = "└─ " if last else "├─ "
+        branch = "" if margin else ("└─ " if last else "├─ ")
         if isinstance(item, str):
             yield prefix + branch + item
             continue
         flag = f"  [varies: {', '.join(item.varying)}]" if item.varying else ""
         uid = f"  {item.uid}" if item.uid else ""
         yield prefix + branch + item.label + flag + uid
-        yield from _text_lines_children(item, prefix + ("   " if last else "│  "))
+        deeper = "" if margin else ("   " if last else "│  ")
+        yield from _text_lines(item, prefix + deeper)
 
 
 def text_summary(
@@ -211,13 +213,7 @@ def text_summary(
     """The collection as plain text: counts, the tree, then what went wrong."""
     c = _counts(instances, resends, errors)
     lines = [f"dicomkit.Collection: {_headline(c)}", _files_line(c)]
-    root = _tree(*views, limits or Limits())
-    for patient in root.children:
-        flag = f"  [varies: {', '.join(patient.varying)}]" if patient.varying else ""
-        lines.append(patient.label + flag)
-        lines.extend(_text_lines_children(patient, ""))
-    if root.more:
-        lines.append(root.more)
+    lines.extend(_text_lines(_tree(*views, limits or Limits()), "", margin=True))
     if c.resends:
         lines.append(f"resends: {_detail(c.resends)} (see .resends)")
     if c.errors:
