@@ -7,15 +7,20 @@
 imported by the modules that draw.
 """
 
+from dicomkit import uid
 from dicomkit.api import read_parquet, scan
 from dicomkit.collection import Collection, concat
 from dicomkit.exceptions import (
     DicomkitError,
     DuplicateInstanceError,
     IndexFormatError,
+    MergeError,
     NotDicomError,
     UnknownUIDError,
+    VerificationError,
 )
+from dicomkit.plan import Plan
+from dicomkit.verify import describe_checks
 
 __version__ = "0.1.0"
 
@@ -24,10 +29,15 @@ __all__ = [
     "DicomkitError",
     "DuplicateInstanceError",
     "IndexFormatError",
+    "MergeError",
     "NotDicomError",
+    "Plan",
     "UnknownUIDError",
+    "VerificationError",
     "__version__",
     "concat",
+    "describe_checks",
     "read_parquet",
     "scan",
+    "uid",
 ]

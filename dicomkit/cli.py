@@ -5,8 +5,10 @@
     dicomkit scan DIR -o index.parquet     # scan, save the index, print a summary
     dicomkit tree DIR                      # the Patient → Study → Series tree
     dicomkit tree index.parquet            # the same, from a saved index
+    dicomkit verify DIR [--format table|json|csv] [--strict]
 
-Exit status: 0 on success, 2 on a usage error or a source that cannot be read.
+Exit status: 0 on success, 2 on a usage error or a source that cannot be read;
+``verify --strict`` exits 1 when a finding is an error.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+
+import polars as pl
 
 from dicomkit.api import read_parquet, scan
 from dicomkit.collection import Collection
@@ -33,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (
         ("scan", "scan DICOM files and print a summary (optionally save the index)"),
         ("tree", "print the Patient → Study → Series tree and what is wrong"),
+        ("verify", "check UIDs, consistency and geometry; print the findings"),
     ):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("source", help="a folder, a file, or (tree) an index.parquet")
@@ -54,9 +59,21 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument(
                 "-o", "--output", help="write the index to this parquet file"
             )
-        else:
+        elif name == "tree":
             cmd.add_argument(
                 "--all", action="store_true", help="do not truncate the tree"
+            )
+        else:
+            cmd.add_argument(
+                "--format",
+                choices=("table", "json", "csv"),
+                default="table",
+                help="how to print the findings (default: table)",
+            )
+            cmd.add_argument(
+                "--strict",
+                action="store_true",
+                help="exit with status 1 when any finding is an error",
             )
     return parser
 
@@ -81,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, DicomkitError, ValueError) as exc:
         print(f"dicomkit: {exc}", file=sys.stderr)
         return 2
+    if args.command == "verify":
+        return _verify(col, args.format, strict=args.strict)
     if args.command == "scan":
         if args.output:
             col.write_parquet(args.output)
@@ -96,6 +115,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in found:
         print("  " + line)
     return 0
+
+
+def _verify(col: Collection, fmt: str, *, strict: bool) -> int:
+    findings = col.verify()
+    if fmt == "json":
+        print(findings.write_json())
+    elif fmt == "csv":
+        flat = findings.with_columns(pl.col("sop_instance_uids").list.join(" "))
+        print(flat.write_csv(), end="")
+    else:
+        counts = findings.group_by("severity", maintain_order=True).len()
+        summary = ", ".join(f"{n} {s}" for s, n in counts.iter_rows()) or "no findings"
+        print(f"{col.n_files} files, {len(col)} instances: {summary}")
+        for row in findings.iter_rows(named=True):
+            print(f"{row['severity']:<8} {row['check']:<27} {row['message']}")
+    errors = int((findings["severity"] == "error").sum())
+    return 1 if strict and errors else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,10 +17,16 @@ import polars as pl
 
 from dicomkit.exceptions import UnknownUIDError
 from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, level_view, resolve_resends
+from dicomkit.io.frames import read_frame_geometry
 from dicomkit.io.parquet import write_index
 from dicomkit.io.scan import fill_content_hashes
+from dicomkit.ops import Repeats, merge_plan, split_plan, suggest_merges
+from dicomkit.plan import Plan
 from dicomkit.render import Limits, html_summary, problem_lines, text_summary
 from dicomkit.schema import ERROR_SCHEMA, LEVEL_KEYS
+from dicomkit.uid import generate
+from dicomkit.verify import Tolerances
+from dicomkit.verify import verify as verify_frames
 
 __all__ = ["Collection", "concat"]
 
@@ -167,6 +173,84 @@ class Collection:
         resends = self._resends.filter(pl.col("SOPInstanceUID").is_in(kept.implode()))
         return Collection(rows, resends, pl.DataFrame(schema=self._errors.schema))
 
+    # -- verify, split, merge -----------------------------------------------------
+
+    def verify(
+        self, *, strict: bool = False, tolerances: Tolerances | None = None
+    ) -> pl.DataFrame:
+        """Check UIDs, consistency and geometry; one row per finding.
+
+        Columns: ``severity`` (``error | warning | info``), ``check`` (a stable id,
+        see :func:`dicomkit.verify.describe_checks`), ``level``, ``uid``,
+        ``message``, ``sop_instance_uids``, ``value``. Multi-frame files' per-frame
+        positions are read on demand. With ``strict=True`` an error raises
+        :class:`~dicomkit.verify.VerificationError` instead.
+
+        Examples
+        --------
+        >>> col.verify().filter(pl.col("severity") == "error")   # doctest: +SKIP
+        """
+        multi = self._instances.filter(pl.col("n_frames") > 1)
+        frames = read_frame_geometry(multi.select("path", "SOPInstanceUID").iter_rows())
+        return verify_frames(
+            self._instances,
+            self._resends,
+            frames=frames,
+            tolerances=tolerances,
+            strict=strict,
+        )
+
+    def split_series(
+        self,
+        uid: str | None = None,
+        *,
+        by: str | Sequence[str] = "auto",
+        repeats: Repeats = "split",
+        key: str | None = None,
+    ) -> Plan:
+        """Plan splitting a series (or every series that needs it, when ``uid`` is None).
+
+        ``by="auto"`` separates what cannot form one volume (SOP class, modality,
+        pixel format, orientation, pixel spacing, frame of reference), always a
+        localizer, and for MR the image type, echo and series number; or pass
+        keywords and criteria (see :func:`dicomkit.ops.split_plan`).
+        ``repeats="4d"`` keeps clean position repeats together as volumes.
+        ``key`` makes the new UIDs reproducible (default: a fresh random key).
+
+        Returns a :class:`~dicomkit.plan.Plan`: inspect it, then ``.apply()`` or
+        ``.write(dest)``.
+        """
+        if uid is not None:
+            self[uid]  # a clear UnknownUIDError for a wrong UID
+        frame = split_plan(
+            self._instances, uid, by=by, repeats=repeats, key=key or generate()
+        )
+        return Plan(frame, self, kind="split")
+
+    def merge_series(
+        self,
+        uids: Sequence[str],
+        *,
+        into: str | None = None,
+        allow_cross_study: bool = False,
+        key: str | None = None,
+    ) -> Plan:
+        """Plan merging several series into one (see :func:`dicomkit.ops.merge_plan`).
+
+        Series of different studies or patients are refused unless
+        ``allow_cross_study=True``; the plan then says which patient and study
+        attributes it harmonises.
+        """
+        frame = merge_plan(
+            self._instances, uids, into=into, allow_cross_study=allow_cross_study,
+            key=key or generate(),
+        )  # fmt: skip
+        return Plan(frame, self, kind="merge")
+
+    def suggest_merges(self) -> pl.DataFrame:
+        """Series that look like one acquisition split by the vendor, and why."""
+        return suggest_merges(self._instances)
+
     # -- combining and saving ---------------------------------------------------
 
     def add(
@@ -210,8 +294,9 @@ class Collection:
         )
 
     def problems(self) -> list[str]:
-        """One line per thing wrong: error files, resends and varying attributes."""
-        return problem_lines(self._resends, self._errors, self._views())
+        """One line per thing wrong: error files, verify findings, identical resends,
+        and attributes that vary inside a patient, study or series."""
+        return problem_lines(self._errors, self._resends, self.verify(), self._views())
 
     def __repr__(self) -> str:
         return self.to_text()

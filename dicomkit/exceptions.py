@@ -7,6 +7,8 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
     ├── NotDicomError(ValueError)           a file given on its own is not DICOM
     ├── DuplicateInstanceError(ValueError)  on_duplicate="error" met a repeated SOPInstanceUID
     ├── IndexFormatError(ValueError)        a parquet file is not a dicomkit index
+    ├── MergeError(ValueError)              series that must not be merged unasked
+    ├── VerificationError(ValueError)       verify(strict=True) found errors
     └── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
 
 A bad file met *during a scan* never raises: it becomes a row of ``col.errors``.
@@ -15,13 +17,19 @@ A bad file met *during a scan* never raises: it becomes a row of ``col.errors``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = [
     "DicomkitError",
     "DuplicateInstanceError",
     "IndexFormatError",
+    "MergeError",
     "NotDicomError",
     "UnknownUIDError",
+    "VerificationError",
 ]
 
 
@@ -60,3 +68,24 @@ class UnknownUIDError(DicomkitError, KeyError):
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
         return self.message
+
+
+class MergeError(DicomkitError, ValueError):
+    """Series that should not be merged without being asked explicitly (e.g. of
+    different studies or patients), or a merge that names unknown series."""
+
+
+class VerificationError(DicomkitError, ValueError):
+    """``verify(strict=True)`` found errors; ``findings`` holds every finding."""
+
+    def __init__(self, findings: pl.DataFrame) -> None:
+        self.findings = findings
+        errors = findings.filter(findings["severity"] == "error")
+        lines = [
+            f"  {r['check']}: {r['message']}"
+            for r in errors.head(10).iter_rows(named=True)
+        ]
+        more = f"\n  … and {errors.height - 10} more" if errors.height > 10 else ""
+        super().__init__(
+            f"{errors.height} error(s) found by verify():\n" + "\n".join(lines) + more
+        )

@@ -280,30 +280,25 @@ def html_summary(
     )
 
 
-_RESEND_WORDS = {
-    "identical": "an identical copy of",
-    "modified": "a copy with different content of",
-    "conflict": "a SOPInstanceUID CONFLICT with",
-}
-
-
 def problem_lines(
-    resends: pl.DataFrame,
     errors: pl.DataFrame,
+    resends: pl.DataFrame,
+    findings: pl.DataFrame,
     views: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
 ) -> list[str]:
-    """One plain-text line per thing wrong: error files, resends, varying attributes."""
+    """One plain-text line per thing wrong: error files, verify findings, identical
+    resends, and attributes that vary where they should not."""
     lines: list[str] = []
     for row in errors.iter_rows(named=True):
         lines.append(
             f"error    {row['reason']}: {clip(row['path'], 160)}: {row['message']}"
         )
-    for row in resends.iter_rows(named=True):
-        what = _RESEND_WORDS.get(row["resend"], row["resend"])
-        differs = f" (differs: {', '.join(row['differs'])})" if row["differs"] else ""
+    for row in findings.iter_rows(named=True):
+        lines.append(f"{row['severity']:<8} {row['check']}: {row['message']}")
+    for row in resends.filter(pl.col("resend") == "identical").iter_rows(named=True):
         lines.append(
-            f"resend   {row['resend']}: {clip(row['path'], 160)} is {what} "
-            f"{clip(row['replaced_by'], 160)}{differs}"
+            f"info     identical resend: {clip(row['path'], 160)} is an identical copy of "
+            f"{clip(row['replaced_by'], 160)} (harmless; kept in .resends)"
         )
     for level, frame in zip(("patient", "study", "series"), views, strict=True):
         key = frame.columns[0]

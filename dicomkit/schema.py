@@ -38,6 +38,7 @@ from pydicom.valuerep import DA, DT, TM
 __all__ = [
     "DEFAULT_KEYWORDS",
     "ERROR_SCHEMA",
+    "FRAME_AXIS_KEYS",
     "LEVEL_ATTRIBUTES",
     "LEVEL_KEYS",
     "OWN_COLUMNS",
@@ -130,6 +131,22 @@ DEFAULT_KEYWORDS: tuple[str, ...] = (
     "TriggerTime",
     "TemporalPositionIdentifier",
     "DiffusionBValue",
+)
+
+#: Attributes that can tell apart images repeated at one position (echoes, time
+#: points, b-values …), in the order tried: the union of dcmstack's sort guesses
+#: and MultiVolumeImporter's frame tags that the default index holds.
+FRAME_AXIS_KEYS: tuple[str, ...] = (
+    "EchoNumbers",
+    "EchoTime",
+    "TemporalPositionIdentifier",
+    "TriggerTime",
+    "DiffusionBValue",
+    "InversionTime",
+    "FlipAngle",
+    "AcquisitionNumber",
+    "AcquisitionTime",
+    "ContentTime",
 )
 
 #: dicomkit's own instance columns (lower snake_case, so never a DICOM keyword).

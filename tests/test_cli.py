@@ -17,7 +17,12 @@ def test_tree_prints_hierarchy_and_problems(
     tmp_path: Path, make_file: MakeFile, capsys: pytest.CaptureFixture[str]
 ) -> None:
     make_file("a.dcm")
-    make_file("b.dcm", SOPInstanceUID="1.2.3.4", InstanceNumber=2)
+    make_file(
+        "b.dcm",
+        SOPInstanceUID="1.2.3.4",
+        InstanceNumber=2,
+        ImagePositionPatient=[0, 0, 1],
+    )
     (tmp_path / "junk.txt").write_text("hello")
     assert main(["tree", str(tmp_path), "--no-progress"]) == 0
     out = capsys.readouterr().out

@@ -148,6 +148,6 @@ def test_demo_command_output() -> None:
     )
     out = done.stdout
     assert "What is wrong (" in out
-    assert "resend   conflict:" in out
+    assert "error    sop_uid_conflict:" in out
     assert "error    truncated:" in out
     assert Path(SAMPLE / "README.md").exists()

@@ -1,0 +1,461 @@
+"""Write a plan (one row per instance) as NEW DICOM files in a destination folder.
+
+This is the only dicomkit code that writes DICOM files; sources are only ever opened
+for reading. A call makes two passes. The *check* pass reads each source header,
+applies its row and builds every target path, and raises before anything is written.
+The *write* pass then writes each file to a temporary file in its folder, fsyncs it
+and renames it into place; pixel data is copied as stored, never decoded.
+
+Layout inside the destination, every component sanitised (:func:`_component`)::
+
+    <PatientID>/<StudyDate>_<StudyDescription or StudyInstanceUID tail>/
+        <SeriesNumber>_<SeriesDescription>/<InstanceNumber:05d>_<SOPInstanceUID>.dcm
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import polars as pl
+from pydicom import dcmread, dcmwrite
+from pydicom.charset import convert_encodings, default_encoding, encode_string
+from pydicom.datadict import dictionary_has_tag, dictionary_VR, tag_for_keyword
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.multival import MultiValue
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+from pydicom.valuerep import format_number_as_ds
+
+from dicomkit.exceptions import NotDicomError
+from dicomkit.io.header import file_identity, read_header
+from dicomkit.io.walk import PathLike
+
+__all__ = ["write_instances"]
+
+_LIMIT = 64  # characters per path component
+_SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL"} | {f"COM{n}" for n in range(10)})
+_RESERVED |= {f"LPT{n}" for n in range(10)}
+_INT_VRS = frozenset({"IS", "US", "SS", "UL", "SL", "UV", "SV", "AT"})
+_TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
+_BINARY_VRS = frozenset({"SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+_SYNTAXES: dict[tuple[bool | None, bool | None], str] = {  # (implicit, little endian)
+    (True, True): ImplicitVRLittleEndian,
+    (False, True): ExplicitVRLittleEndian,
+    (False, False): ExplicitVRBigEndian,
+}
+_RESULT = {"path": pl.Utf8, "written_path": pl.Utf8, "SOPInstanceUID": pl.Utf8}
+_Change = tuple[str, str, Any]  # (keyword, VR, value as pydicom takes it)
+
+
+class _Job(NamedTuple):
+    source: str
+    changes: list[_Change]
+    target: str
+    sop_uid: str
+
+
+def write_instances(
+    plan: pl.DataFrame,
+    dest: PathLike,
+    *,
+    uid_map: Mapping[str, str] | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> pl.DataFrame:
+    """Write one new DICOM file per row of ``plan`` under ``dest``.
+
+    Parameters
+    ----------
+    plan
+        A ``path`` column (the source file) and columns named by DICOM keywords
+        (``SeriesInstanceUID``, ``SeriesDescription`` …). Each non-null value is set
+        on the written data set; null means "leave as is". Other columns
+        (``reason``, ``group`` …) and file meta keywords (group 0002: the transfer
+        syntax is always kept) are ignored.
+    dest
+        The destination folder, created if missing. Files go to
+        ``<PatientID>/<StudyDate>_<StudyDescription>/<SeriesNumber>_<SeriesDescription>/
+        <InstanceNumber:05d>_<SOPInstanceUID>.dcm``, each part sanitised (ASCII
+        letters, digits and ``-_.+``; at most 64 characters); a name met twice in
+        one call gets ``_2``, ``_3`` ….
+    uid_map
+        Old UID → new UID, applied after the columns to every UI element anywhere
+        in the data set (inside sequences too; multi-valued ones value by value),
+        so that references between the written instances stay consistent.
+    overwrite
+        Replace existing target files. Writing onto a source is refused even then.
+    progress
+        ``None`` shows a progress bar once a pass takes over a second, ``True``
+        always, ``False`` never.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``path`` (source), ``written_path`` (absolute) and ``SOPInstanceUID`` (as
+        written), one row per plan row, in plan order.
+
+    Raises
+    ------
+    ValueError
+        A value that cannot be set (wrong type; text the data set's
+        SpecificCharacterSet cannot encode; a sequence or binary column), a
+        target outside ``dest``, or a target that is a source file.
+    FileExistsError
+        Some targets exist and ``overwrite`` is false.
+    OSError
+        A source cannot be read; the message names it. Raised by the check pass
+        after the targets are checked, so like the errors above nothing is
+        written. Should a source fail in the write pass (changed meanwhile), the
+        files this call already wrote stay, each complete; no temporary file is
+        ever left behind.
+    NotDicomError
+        A source is not a DICOM file.
+    """
+    from tqdm.auto import tqdm  # imported here: only writes need it
+
+    if "path" not in plan.columns:
+        msg = f"the plan has no 'path' column (columns: {plan.columns})"
+        raise ValueError(msg)
+    columns = [
+        name
+        for name in plan.columns
+        if (tag := tag_for_keyword(name)) is not None and tag >> 16 != 0x0002
+    ]
+    uid_map = dict(uid_map or {})
+    top = os.path.abspath(os.fspath(dest))
+    delay = 1.0 if progress is None else 0.0
+    bars = {"delay": delay, "disable": progress is False, "leave": progress is True}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's value warnings: ours to report
+        bar = tqdm(total=plan.height, desc="dicomkit check", **bars)
+        try:
+            jobs, failure = _check_pass(plan, columns, uid_map, top, bar)
+        finally:
+            bar.close()
+        _check_targets(jobs, overwrite=overwrite)
+        if failure is not None:
+            raise failure
+        os.makedirs(top, exist_ok=True)
+        mode = _file_mode()
+        bar = tqdm(total=len(jobs), desc="dicomkit write", **bars)
+        try:
+            for job in jobs:
+                ds = _read(job.source, header_only=False)
+                _apply(ds, job.changes, uid_map)
+                if _text(ds, "SOPInstanceUID") != job.sop_uid:
+                    msg = f"the source file {job.source} changed while being written"
+                    raise OSError(errno.EIO, msg)
+                _write(ds, job.target, top, mode, overwrite=overwrite)
+                bar.update()
+        finally:
+            bar.close()
+    rows = [(job.source, job.target, job.sop_uid) for job in jobs]
+    return pl.DataFrame(rows, schema=_RESULT, orient="row")
+
+
+def _check_pass(
+    plan: pl.DataFrame,
+    columns: Sequence[str],
+    uid_map: Mapping[str, str],
+    top: str,
+    bar: Any,
+) -> tuple[list[_Job], OSError | None]:
+    """Read each source header, apply its row and choose its target.
+
+    Returns the jobs and the first source read error (raised by the caller once
+    the targets are checked).
+    """
+    jobs: list[_Job] = []
+    taken: set[str] = set()
+    failure: OSError | None = None
+    for index, row in enumerate(plan.select(["path", *columns]).iter_rows(named=True)):
+        bar.update()
+        source = row["path"]
+        if not isinstance(source, str) or not source:
+            msg = f"plan row {index} has no source path"
+            raise ValueError(msg)
+        changes = [_change(kw, row[kw], index) for kw in columns if row[kw] is not None]
+        try:
+            ds = _read(source, header_only=True)
+        except OSError as exc:
+            failure = failure or exc
+            continue
+        _apply(ds, changes, uid_map)
+        _check_encodable(ds, changes, index)
+        folders, stem, sop_uid = _layout(ds, source)
+        target = _unique(top, folders, stem, taken)
+        _check_inside(top, target)
+        jobs.append(_Job(os.path.abspath(source), changes, target, sop_uid))
+    return jobs, failure
+
+
+def _change(keyword: str, value: Any, index: int) -> _Change:
+    vr = str(dictionary_VR(keyword))
+    try:
+        return keyword, vr, _convert(value, vr)
+    except (TypeError, ValueError) as exc:
+        msg = f"plan row {index}: cannot set {keyword} (VR {vr}) to {value!r}: {exc}"
+        raise ValueError(msg) from exc
+
+
+def _convert(value: Any, vr: str) -> Any:
+    if isinstance(value, (list, tuple)):
+        if any(item is None for item in value):
+            msg = "a list holding a null"
+            raise ValueError(msg)
+        return [_convert(item, vr) for item in value]
+    kinds = set(vr.split(" or "))
+    if kinds & _BINARY_VRS:
+        msg = "sequence and binary elements cannot be set from a plan"
+        raise ValueError(msg)
+    if kinds <= _INT_VRS:
+        if isinstance(value, bool) or (isinstance(value, float) and value % 1):
+            msg = "not an integer"
+            raise ValueError(msg)
+        return int(value.strip() if isinstance(value, str) else value)
+    if vr == "DS":
+        if isinstance(value, (str, int)):
+            return str(value).strip()
+        return format_number_as_ds(
+            value if isinstance(value, Decimal) else float(value)
+        )
+    if vr in ("FL", "FD"):
+        return float(value)
+    if vr == "DT" and isinstance(value, dt.datetime):
+        text = _fraction(value.strftime("%Y%m%d%H%M%S"), value.microsecond)
+        return text + value.strftime("%z")
+    if vr == "DA" and isinstance(value, dt.date):
+        return value.strftime("%Y%m%d")
+    if vr == "TM" and isinstance(value, dt.time):
+        return _fraction(value.strftime("%H%M%S"), value.microsecond)
+    return str(value)
+
+
+def _fraction(text: str, microsecond: int) -> str:
+    """``text`` plus the fraction of a second, trailing zeros trimmed."""
+    return f"{text}.{microsecond:06d}".rstrip("0") if microsecond else text
+
+
+def _read(source: str, *, header_only: bool) -> Dataset:
+    """Read ``source``; the check pass first applies the scan's rules, so that junk
+    or a truncated file is refused rather than forced through pydicom."""
+    try:
+        kind, row = read_header(file_identity(source), ()) if header_only else ("", {})
+        if kind == "error" and row["reason"] != "unreadable":
+            msg = f"the source file {source} is not a DICOM instance: {row['message']}"
+            raise NotDicomError(msg)
+        with open(source, "rb") as fp:
+            part10 = fp.read(132)[128:132] == b"DICM"
+            fp.seek(0)
+            return dcmread(fp, stop_before_pixels=header_only, force=not part10)
+    except OSError as exc:
+        msg = f"cannot read the source file {source}: {exc.strerror or exc}"
+        raise OSError(exc.errno, msg) from exc
+    except NotDicomError:
+        raise
+    except Exception as exc:
+        msg = f"the source file {source} is not readable DICOM: {exc}"
+        raise NotDicomError(msg) from exc
+
+
+def _apply(ds: Dataset, changes: Sequence[_Change], uid_map: Mapping[str, str]) -> None:
+    for keyword, _, value in changes:
+        setattr(ds, keyword, value)
+    if uid_map:
+        _map_uids(ds, uid_map)
+
+
+def _map_uids(ds: Dataset, uid_map: Mapping[str, str]) -> None:
+    """Replace mapped UIDs in every UI element, recursing into sequences."""
+    for tag in list(ds.keys()):
+        # A raw element's VR is None in an implicit VR data set; only UI and SQ
+        # elements are decoded, the others stay raw and are written unchanged.
+        vr = ds.get_item(tag).VR or (
+            dictionary_VR(tag) if dictionary_has_tag(tag) else ""
+        )
+        if vr not in ("UI", "SQ"):
+            continue
+        elem = ds[tag]
+        if elem.VR == "SQ":
+            for item in elem.value:
+                _map_uids(item, uid_map)
+        elif elem.VR == "UI" and isinstance(elem.value, str):
+            elem.value = uid_map.get(elem.value.strip("\0 "), elem.value)
+        elif elem.VR == "UI" and elem.value:
+            elem.value = [uid_map.get(str(v).strip("\0 "), v) for v in elem.value]
+
+
+def _check_encodable(ds: Dataset, changes: Sequence[_Change], index: int) -> None:
+    """Refuse text that the data set's character set would write as ``?``."""
+    charset = ds.get("SpecificCharacterSet")
+    texts = [
+        (keyword, text)
+        for keyword, vr, value in changes
+        if vr in _TEXT_VRS
+        for text in (value if isinstance(value, list) else [value])
+        if not text.isascii()
+    ]
+    for keyword, text in texts:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # pydicom warns, then writes "?"
+                encode_string(text, convert_encodings(charset or default_encoding))
+        except (Warning, UnicodeError, LookupError) as exc:
+            msg = (
+                f"plan row {index}: {keyword} {text!r} cannot be encoded in the "
+                f"character set {charset or 'ISO_IR 6'} ({exc}); set "
+                "SpecificCharacterSet too, e.g. to 'ISO_IR 192' (UTF-8)"
+            )
+            raise ValueError(msg) from None
+
+
+def _layout(ds: Dataset, source: str) -> tuple[list[str], str, str]:
+    """The three folders and the file stem for ``ds``, and its SOPInstanceUID."""
+    sop_uid = _text(ds, "SOPInstanceUID")
+    if not sop_uid:
+        msg = f"the source file {source} has no SOPInstanceUID and the plan sets none"
+        raise ValueError(msg)
+    label = _text(ds, "StudyDescription") or _clean(_text(ds, "StudyInstanceUID"))[-12:]
+    study = f"{_text(ds, 'StudyDate') or 'nodate'}_{label}"
+    series = f"{_text(ds, 'SeriesNumber')}_{_text(ds, 'SeriesDescription')}"
+    number = _text(ds, "InstanceNumber")
+    try:
+        number = f"{int(number or 0):05d}"
+    except ValueError:
+        number = _component(number, "00000")[:20]
+    room = _LIMIT - len(".dcm") - len(number) - 1  # keep the UID's distinctive tail
+    uid = _clean(sop_uid)[-room:].lstrip("._-") or "unknown"
+    patient = _component(_text(ds, "PatientID"))
+    folders = [patient, _component(study), _component(series)]
+    return folders, f"{number}_{uid}", sop_uid
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        value = ds.get(keyword)
+    except Exception:  # noqa: BLE001 - an undecodable value names no folder
+        return ""
+    if isinstance(value, (list, MultiValue)):
+        return "_".join(str(item) for item in value).strip("\0 ")
+    return "" if value is None else str(value).strip("\0 ")
+
+
+def _clean(text: str) -> str:
+    """Each run of characters other than ``A-Z a-z 0-9 . _ + -`` becomes one ``_``."""
+    return re.sub(r"__+", "_", _SAFE.sub("_", text)).strip("._-")
+
+
+def _component(text: str, fallback: str = "unknown") -> str:
+    """``text`` as one path component: non-empty, at most 64 characters, safe.
+
+    ASCII only (the same bytes on every file system), never ``.`` or ``..``, no
+    leading or trailing ``.``, ``_`` or ``-``, and never a Windows device name
+    (``CON`` becomes ``CON_``, ``nul.x`` becomes ``nul_.x``).
+    """
+    name = _clean(text)[: _LIMIT - 1].strip("._-") or fallback
+    stem, dot, rest = name.partition(".")
+    return f"{stem}_{dot}{rest}" if stem.upper() in _RESERVED else name
+
+
+def _unique(top: str, folders: list[str], stem: str, taken: set[str]) -> str:
+    """The target path, with ``_2``, ``_3`` … added to a name already taken."""
+    n = 1
+    while True:
+        suffix = f"_{n}" if n > 1 else ""
+        name = f"{stem[: _LIMIT - len(suffix) - len('.dcm')]}{suffix}.dcm"
+        target = os.path.join(top, *folders, name)
+        key = os.path.normcase(target).casefold()  # as on case-insensitive disks
+        if key not in taken:
+            taken.add(key)
+            return target
+        n += 1
+
+
+def _check_inside(top: str, target: str) -> None:
+    """Defence in depth: the resolved target lies inside the resolved ``dest``."""
+    real_top, real = os.path.realpath(top), os.path.realpath(target)
+    if os.path.commonpath([real_top, real]) != real_top or real == real_top:
+        msg = f"refusing to write {target}: it resolves to {real}, outside {real_top}"
+        raise ValueError(msg)
+
+
+def _check_targets(jobs: Sequence[_Job], *, overwrite: bool) -> None:
+    """Refuse a target that is a source (by any name or link), or that exists."""
+    existing = [job.target for job in jobs if os.path.lexists(job.target)]
+    if existing:
+        sources = {_identity(job.source) for job in jobs}
+        for target in existing:
+            if _identity(target) in sources:
+                msg = (
+                    f"refusing to write {target}: it is a source file of the plan, "
+                    "and dicomkit never modifies originals; choose another destination"
+                )
+                raise ValueError(msg)
+    if existing and not overwrite:
+        shown = ", ".join(existing[:3]) + (", …" if len(existing) > 3 else "")
+        msg = (
+            f"{len(existing)} target file(s) already exist ({shown}); nothing was "
+            "written. Pass overwrite=True to replace them, or choose an empty destination"
+        )
+        raise FileExistsError(msg)
+
+
+def _identity(path: str) -> tuple[int, int] | str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return st.st_dev, st.st_ino
+
+
+def _file_mode() -> int:
+    """The permissions of a new file under the umask (mkstemp's are owner-only)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _write(ds: Dataset, target: str, top: str, mode: int, *, overwrite: bool) -> None:
+    """Write ``ds`` atomically: a temporary file beside ``target``, then a rename."""
+    meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+    if "TransferSyntaxUID" not in meta:  # a bare data set: keep how it was encoded
+        meta.TransferSyntaxUID = _SYNTAXES.get(
+            ds.original_encoding, _SYNTAXES[True, True]
+        )
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if "SOPClassUID" in ds:
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    for keyword in ("ImplementationClassUID", "ImplementationVersionName"):
+        if keyword in meta:  # they name the writer: pydicom fills in its own
+            delattr(meta, keyword)
+    ds.file_meta = meta
+    folder = os.path.dirname(target)
+    os.makedirs(folder, exist_ok=True)
+    _check_inside(top, target)  # again, now that the folders exist
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".dicomkit-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            dcmwrite(fp, ds, enforce_file_format=True)
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.chmod(tmp, mode)
+        if not overwrite and os.path.lexists(target):
+            msg = f"{target} appeared while writing; pass overwrite=True to replace it"
+            raise FileExistsError(msg)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise

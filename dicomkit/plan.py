@@ -1,0 +1,253 @@
+"""A Plan: a split or merge, inspected first, then applied in memory or written.
+
+A plan never touches the source files. ``plan.apply()`` returns a new collection
+with the new UIDs and provenance columns (``source_series_uid``,
+``source_sop_uid``); ``plan.write(dest)`` writes new DICOM files into ``dest``
+only, atomically, then rescans them and checks they hold exactly the plan.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from dicomkit.exceptions import DicomkitError
+from dicomkit.hierarchy import resolve_resends
+from dicomkit.io.scan import read_files
+from dicomkit.io.write import write_instances
+from dicomkit.render import clip
+from dicomkit.schema import OWN_COLUMNS, validate_keywords
+
+if TYPE_CHECKING:
+    from dicomkit.collection import Collection
+
+__all__ = ["Plan"]
+
+#: Plan columns that are dicomkit's, not DICOM attributes to write.
+_PLAN_OWN = frozenset(
+    {
+        "SOPInstanceUID",
+        "path",
+        "source_series_uid",
+        "group",
+        "group_key",
+        "reason",
+        "new_series_uid",
+        "new_sop_uid",
+        "volume",
+    }
+)
+
+
+class Plan:
+    """Which instances go where, and why; nothing is changed until applied.
+
+    Attributes
+    ----------
+    frame
+        One row per instance that changes: its source UIDs, its group, the reason,
+        its new UIDs and the attributes it gets.
+    kind
+        ``"split"`` or ``"merge"``.
+    """
+
+    def __init__(self, frame: pl.DataFrame, source: Collection, *, kind: str) -> None:
+        self.frame = frame
+        self.kind = kind
+        self._source = source
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def summary(self) -> pl.DataFrame:
+        """One row per new series: its number, description, size and reason."""
+        if self.frame.is_empty():
+            return pl.DataFrame(
+                schema={
+                    "source_series_uid": pl.Utf8(),
+                    "new_series_uid": pl.Utf8(),
+                    "SeriesNumber": pl.Int64(),
+                    "SeriesDescription": pl.Utf8(),
+                    "n_instances": pl.UInt32(),
+                    "reason": pl.Utf8(),
+                }
+            )
+        return (
+            self.frame.group_by("new_series_uid", maintain_order=True)
+            .agg(
+                pl.col("source_series_uid").unique().sort().str.join(", "),
+                pl.col("SeriesNumber").first(),
+                pl.col("SeriesDescription").first(),
+                pl.len().alias("n_instances"),
+                pl.col("reason").first(),
+            )
+            .select(
+                "source_series_uid",
+                "new_series_uid",
+                "SeriesNumber",
+                "SeriesDescription",
+                "n_instances",
+                "reason",
+            )
+            .sort("source_series_uid", "SeriesNumber", maintain_order=True)
+        )
+
+    def __repr__(self) -> str:
+        groups = self.summary()
+        if groups.is_empty():
+            return f"dicomkit.Plan ({self.kind}): nothing to do"
+        lines = [
+            f"dicomkit.Plan ({self.kind}): {self.frame.height} instances → {groups.height} series"
+        ]
+        for row in groups.iter_rows(named=True):
+            lines.append(
+                f"  series {row['SeriesNumber']}  {clip(row['SeriesDescription'])}  "
+                f"{row['n_instances']} instances  (from {clip(row['source_series_uid'], 80)})"
+            )
+        for reason in dict.fromkeys(groups["reason"].to_list()):
+            lines.append(f"  why: {reason}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        groups = self.summary()
+        head = f"<b>dicomkit.Plan</b> ({esc(self.kind)}): {self.frame.height} instances"
+        cells = "".join(
+            "<tr>"
+            + "".join(
+                f"<td>{esc(clip(row[c], 120))}</td>"
+                for c in (
+                    "SeriesNumber",
+                    "SeriesDescription",
+                    "n_instances",
+                    "reason",
+                    "new_series_uid",
+                )
+            )
+            + "</tr>"
+            for row in groups.iter_rows(named=True)
+        )
+        header = "<tr><th>SeriesNumber</th><th>description</th><th>instances</th><th>why</th><th>new SeriesInstanceUID</th></tr>"
+        return f"<div>{head}<table>{header}{cells}</table></div>"
+
+    # -- doing it ---------------------------------------------------------------------
+
+    def _changes(self) -> pl.DataFrame:
+        """``SOPInstanceUID`` → the DICOM attributes each instance gets."""
+        extra = [c for c in self.frame.columns if c not in _PLAN_OWN]
+        return self.frame.select(
+            pl.col("SOPInstanceUID").alias("source_sop_uid"),
+            pl.col("source_series_uid"),
+            pl.col("new_series_uid").alias("SeriesInstanceUID"),
+            pl.col("new_sop_uid").alias("SOPInstanceUID"),
+            *extra,
+        )
+
+    def apply(self) -> Collection:
+        """A new collection with the plan applied in memory (no file is written).
+
+        Instances that change get their new UIDs and attributes; every instance
+        has ``source_series_uid`` and ``source_sop_uid`` saying where it came from.
+        """
+        source = self._source.instances
+        changes = self._changes()
+        untouched = source.filter(
+            ~pl.col("SOPInstanceUID").is_in(changes["source_sop_uid"].implode())
+        ).with_columns(
+            pl.col("SeriesInstanceUID").alias("source_series_uid"),
+            pl.col("SOPInstanceUID").alias("source_sop_uid"),
+        )
+        changed_columns = [
+            c
+            for c in changes.columns
+            if c not in ("source_sop_uid", "source_series_uid")
+        ]
+        joined = source.join(
+            changes,
+            left_on="SOPInstanceUID",
+            right_on="source_sop_uid",
+            how="inner",
+            suffix="_new",
+        ).with_columns(pl.col("SOPInstanceUID").alias("source_sop_uid"))
+        changed = joined.with_columns(
+            [
+                pl.col(f"{c}_new").alias(c)
+                for c in changed_columns
+                if f"{c}_new" in joined.columns
+            ]
+        ).select(untouched.columns)
+        instances = pl.concat([untouched, changed], how="vertical_relaxed").sort("path")
+        resends = self._source.resends.filter(
+            pl.col("SOPInstanceUID").is_in(untouched["SOPInstanceUID"].implode())
+        )
+        return type(self._source)(instances, resends, self._source.errors)
+
+    def write(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        progress: bool | None = None,
+    ) -> Collection:
+        """Write the changed instances as new DICOM files into ``dest``; rescan them.
+
+        Only ``dest`` is written, atomically (temporary file, then rename); source
+        files are only read. References inside the written files (e.g.
+        ReferencedSOPInstanceUID) to instances of the plan are updated. Existing
+        files in ``dest`` are refused unless ``overwrite=True``.
+
+        Returns
+        -------
+        Collection
+            The scan of the written files.
+
+        Raises
+        ------
+        FileExistsError
+            A target file exists and ``overwrite`` is False (nothing is written).
+        DicomkitError
+            The written files do not rescan to the plan (should never happen).
+        """
+        changes = self._changes().rename({"source_sop_uid": "_source_sop"})
+        paths = self.frame.select(pl.col("SOPInstanceUID").alias("_source_sop"), "path")
+        to_write = changes.join(paths, on="_source_sop", how="left")
+        uid_map: dict[str, str] = {}
+        for row in self.frame.iter_rows(named=True):
+            uid_map[row["SOPInstanceUID"]] = row["new_sop_uid"]
+            uid_map[row["source_series_uid"]] = row["new_series_uid"]
+        written = write_instances(
+            to_write.drop("_source_sop", "source_series_uid"),
+            dest,
+            uid_map=uid_map,
+            overwrite=overwrite,
+            progress=progress,
+        )
+        keywords = [c for c in self._source.instances.columns if c not in OWN_COLUMNS]
+        copies, errors = read_files(
+            written["written_path"].to_list(),
+            validate_keywords(keywords),
+            progress=False,
+        )
+        instances, resends = resolve_resends(copies)
+        _check_rescan(self.frame, instances, errors)
+        return type(self._source)(instances, resends, errors)
+
+
+def _check_rescan(
+    plan: pl.DataFrame, instances: pl.DataFrame, errors: pl.DataFrame
+) -> None:
+    expected = dict(zip(plan["new_sop_uid"], plan["new_series_uid"], strict=True))
+    found = dict(
+        zip(instances["SOPInstanceUID"], instances["SeriesInstanceUID"], strict=True)
+    )
+    if errors.height or expected != found:
+        detail: Any = (
+            errors["message"].to_list()[:3]
+            if errors.height
+            else sorted(set(expected.items()) ^ set(found.items()))[:3]
+        )
+        msg = f"the written files do not rescan to the plan: {detail}"
+        raise DicomkitError(msg)

@@ -1,0 +1,397 @@
+"""verify(): every check, and the ten real-world cases of split-verify-rules.md §4."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+
+import dicomkit as dk
+from dicomkit.exceptions import VerificationError
+from dicomkit.geometry import normal
+from dicomkit.hierarchy import resolve_resends
+from dicomkit.ops import suggest_merges
+from dicomkit.schema import DEFAULT_KEYWORDS, instance_schema
+from dicomkit.verify import CHECKS, describe_checks, verify
+
+SCHEMA = instance_schema(DEFAULT_KEYWORDS)
+AXIAL = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+CORONAL = [1.0, 0.0, 0.0, 0.0, 0.0, -1.0]
+
+
+def series(
+    n: int,
+    *,
+    uid: str = "1.2.3.2.1",
+    spacing: float = 2.0,
+    orientation: list[float] = AXIAL,
+    modality: str = "CT",
+    start: int = 0,
+    **attrs: Any,
+) -> list[dict[str, Any]]:
+    """``n`` regular slices of one series, as instance rows."""
+    nrm = normal(orientation)
+    rows = []
+    for k in range(n):
+        row = {
+            "PatientID": "P1",
+            "PatientName": "Doe^John",
+            "StudyInstanceUID": "1.2.3.1",
+            "SeriesInstanceUID": uid,
+            "SOPInstanceUID": f"{uid}.{start + k + 1}",
+            "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2",
+            "FrameOfReferenceUID": "1.2.3.4",
+            "Modality": modality,
+            "SeriesNumber": 1,
+            "InstanceNumber": start + k + 1,
+            "ImagePositionPatient": list(map(float, k * spacing * nrm)),
+            "ImageOrientationPatient": orientation,
+            "PixelSpacing": [0.5, 0.5],
+            "Rows": 64,
+            "Columns": 64,
+            "SamplesPerPixel": 1,
+            "BitsAllocated": 16,
+            "BitsStored": 12,
+            "PixelRepresentation": 0,
+            "PhotometricInterpretation": "MONOCHROME2",
+            "RescaleSlope": 1.0,
+            "RescaleIntercept": -1024.0,
+            "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"],
+            "path": f"/d/{uid}/{start + k + 1}",
+            "file_size": 1,
+            "mtime_ns": 1,
+            "n_frames": 1,
+            "bad_values": [],
+        }
+        row.update({key: (v(k) if callable(v) else v) for key, v in attrs.items()})
+        rows.append(row)
+    return rows
+
+
+def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=SCHEMA)
+
+
+def checks(findings: pl.DataFrame) -> list[str]:
+    return findings["check"].to_list()
+
+
+def test_a_clean_series_has_no_finding() -> None:
+    assert verify(frame(series(20))).is_empty()
+
+
+def test_findings_schema_and_catalogue() -> None:
+    f = verify(frame(series(3, PatientName=lambda k: f"N{k}")))
+    assert f.schema["sop_instance_uids"] == pl.List(pl.Utf8())
+    assert set(describe_checks()["check"]) == set(CHECKS)
+    for check, (level, severity, doc) in CHECKS.items():
+        assert level in ("patient", "study", "series", "instance"), check
+        assert severity in ("error", "warning", "info")
+        assert len(doc) > 40
+
+
+def test_strict_raises_with_a_summary() -> None:
+    rows = series(3, StudyInstanceUID=lambda k: "1.2.3.1" if k else "1.2.3.9")
+    with pytest.raises(VerificationError, match="series_in_multiple_studies") as info:
+        verify(frame(rows), strict=True)
+    assert info.value.findings.height >= 1
+    verify(frame(series(3)), strict=True)  # no error: no raise
+
+
+# -- identity ------------------------------------------------------------------------
+
+
+def test_invalid_uid() -> None:
+    rows = series(2)
+    rows[0]["SOPInstanceUID"] = "1.2.03.4"
+    f = verify(frame(rows))
+    assert checks(f) == ["invalid_uid"]
+    assert "leading zero" in f["message"][0]
+
+
+def test_missing_uid() -> None:
+    rows = series(2)
+    rows[1]["SeriesInstanceUID"] = None
+    f = verify(frame(rows))
+    assert "missing_uid" in checks(f)
+
+
+def test_conflict_and_modified_resend_findings() -> None:
+    a = series(2)
+    b = series(1, uid="1.2.3.2.9")
+    b[0]["SOPInstanceUID"] = a[0]["SOPInstanceUID"]
+    b[0]["mtime_ns"] = 5
+    changed = dict(a[1], path="/d/resent", mtime_ns=9, SeriesDescription="corrected")
+    copies = frame([*a, *b, changed]).with_columns(pl.lit("h").alias("content_hash"))
+    copies = copies.with_columns(
+        pl.when(pl.col("path") == "/d/resent")
+        .then(pl.lit("h2"))
+        .otherwise("content_hash")
+        .alias("content_hash")
+    )
+    instances, resends = resolve_resends(copies)
+    f = verify(instances, resends)
+    assert sorted(checks(f)) == ["modified_resend", "sop_uid_conflict"]
+    conflict = f.filter(pl.col("check") == "sop_uid_conflict").row(0, named=True)
+    assert conflict["severity"] == "error"
+    assert "SeriesInstanceUID" in conflict["message"]
+
+
+def test_series_in_two_studies_and_study_in_two_patients() -> None:
+    two_studies = series(2) + series(1, start=5, StudyInstanceUID="1.2.3.7")
+    assert "series_in_multiple_studies" in checks(verify(frame(two_studies)))
+    two_patients = series(2) + series(1, uid="1.2.3.2.8", PatientID="P2")
+    f = verify(frame(two_patients))
+    assert checks(f) == ["study_in_multiple_patients"]
+    assert "'P1', 'P2'" in f["message"][0]
+
+
+def test_patient_mismatch_normalises_names() -> None:
+    padded = series(3, PatientName=lambda k: "DOE^JOHN^^" if k else "Doe^John ")
+    assert "patient_mismatch" not in checks(verify(frame(padded)))
+    different = series(3, PatientName=lambda k: "DOE^JON" if k else "DOE^JOHN")
+    f = verify(frame(different))
+    assert "patient_mismatch" in checks(f)
+    assert "'DOE^JON'" in f.filter(pl.col("check") == "patient_mismatch")["message"][0]
+
+
+def test_study_attribute_mismatch() -> None:
+    f = verify(frame(series(3, AccessionNumber=lambda k: "A1" if k else "A2")))
+    assert checks(f) == ["study_attribute_mismatch"]
+
+
+def test_mixed_modality_for_and_pixel_format() -> None:
+    f = verify(
+        frame(
+            series(
+                4,
+                Modality=lambda k: "CT" if k else "PT",
+                FrameOfReferenceUID=lambda k: "1.2.3.4" if k < 2 else "1.2.3.5",
+                BitsStored=lambda k: 12 if k else 16,
+            )
+        )
+    )
+    assert {"mixed_modality", "mixed_frame_of_reference", "mixed_pixel_format"} <= set(
+        checks(f)
+    )
+
+
+def test_frame_of_reference_per_instance_is_a_warning() -> None:
+    f = verify(frame(series(3, FrameOfReferenceUID=lambda k: f"1.2.3.{k + 10}")))
+    row = f.filter(pl.col("check") == "mixed_frame_of_reference").row(0, named=True)
+    assert row["severity"] == "warning"
+
+
+# -- geometry ---------------------------------------------------------------------------
+
+
+def test_missing_geometry() -> None:
+    rows = series(4)
+    rows[3]["ImagePositionPatient"] = None
+    f = verify(frame(rows))
+    assert checks(f) == ["missing_geometry"]
+    assert f["sop_instance_uids"][0].to_list() == [rows[3]["SOPInstanceUID"]]
+
+
+def test_projection_images_without_geometry_are_fine() -> None:
+    rows = series(
+        2, modality="CR", ImagePositionPatient=None, ImageOrientationPatient=None
+    )
+    assert verify(frame(rows)).is_empty()
+
+
+def test_invalid_orientation() -> None:
+    rows = series(3)
+    rows[1]["ImageOrientationPatient"] = [1.0, 0.0, 0.0, 0.5, 0.5, 0.0]
+    assert "invalid_orientation" in checks(verify(frame(rows)))
+
+
+def test_irregular_spacing_and_instance_order() -> None:
+    rows = series(10)
+    rows[6]["ImagePositionPatient"][2] += 0.7
+    f = verify(frame(rows))
+    assert checks(f) == ["irregular_spacing"]
+    shuffled = series(10, InstanceNumber=lambda k: [3, 1, 2, 4, 5, 6, 7, 8, 9, 10][k])
+    assert checks(verify(frame(shuffled))) == ["instance_order_not_spatial"]
+    reversed_ = series(10, InstanceNumber=lambda k: 10 - k)
+    assert verify(frame(reversed_)).is_empty()  # descending numbers are a valid order
+
+
+def test_instance_number_gaps_and_duplicates() -> None:
+    assert checks(
+        verify(frame(series(5, InstanceNumber=lambda k: [1, 2, 3, 5, 6][k])))
+    ) == ["instance_number_gaps"]
+    assert checks(verify(frame(series(4, InstanceNumber=1)))) == [
+        "instance_number_duplicates"
+    ]
+
+
+def test_rescale_varies() -> None:
+    f = verify(frame(series(4, RescaleIntercept=lambda k: -1024.0 if k else -1000.0)))
+    assert checks(f) == ["rescale_varies"]
+
+
+# -- the ten real-world cases (split-verify-rules.md §4) ------------------------------------
+
+
+def test_case1_gantry_tilt_is_measured_not_an_error() -> None:
+    theta = math.radians(20)
+    iop = [1.0, 0.0, 0.0, 0.0, math.cos(theta), math.sin(theta)]
+    rows = series(25, orientation=iop, GantryDetectorTilt=20.0)
+    for k, row in enumerate(rows):
+        row["ImagePositionPatient"] = [0.0, 0.0, 3.0 * k]
+    f = verify(frame(rows))
+    assert checks(f) == ["gantry_tilt"]
+    assert f["severity"][0] == "warning"
+    assert f["value"][0] == pytest.approx(20.0, abs=1e-3)
+    assert "'20.0'" in f["message"][0]
+
+
+def test_case2_localizer_in_the_series_is_named_and_split_off() -> None:
+    rows = series(30)
+    scout = dict(
+        series(1, orientation=CORONAL)[0],
+        SOPInstanceUID="1.2.3.2.1.99",
+        InstanceNumber=31,
+        ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"],
+    )
+    f = verify(frame([*rows, scout]))
+    assert checks(f) == ["mixed_orientation"]
+    assert f["sop_instance_uids"][0].to_list() == ["1.2.3.2.1.99"]
+    assert "localizer" in f["message"][0]
+    col = dk.Collection(frame([*rows, scout]))
+    plan = col.split_series("1.2.3.2.1", key="k")
+    sizes = sorted(plan.summary()["n_instances"].to_list())
+    assert sizes == [1, 30]
+    assert plan.apply().verify().is_empty()
+
+
+def test_case3_enhanced_multiframe_three_plane_localizer() -> None:
+    rows = series(1, NumberOfFrames=9, n_frames=9)
+    planes = [AXIAL, CORONAL, [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]]
+    frames = pl.DataFrame(
+        [
+            {
+                "SOPInstanceUID": rows[0]["SOPInstanceUID"],
+                "frame": i + 1,
+                "ImagePositionPatient": list(
+                    map(float, (i % 3) * 5.0 * normal(planes[i // 3]))
+                ),
+                "ImageOrientationPatient": planes[i // 3],
+            }
+            for i in range(9)
+        ]
+    )
+    f = verify(frame(rows), frames=frames)
+    assert "mixed_orientation" in checks(f)
+    assert "frame" in f.filter(pl.col("check") == "mixed_orientation")["message"][0]
+
+
+def test_case4_duplicates_resend_versus_multiphase() -> None:
+    # the same slice twice with different SOPInstanceUIDs and nothing to tell them apart
+    rows = series(10) + series(2, start=20)
+    f = verify(frame(rows))
+    dup = f.filter(pl.col("check") == "duplicate_position").row(0, named=True)
+    assert dup["severity"] == "error"
+    # two phases of one CT told apart by AcquisitionNumber: a clean repeat, a warning
+    phases = series(10, AcquisitionNumber=1) + series(10, start=10, AcquisitionNumber=2)
+    f = verify(frame(phases))
+    row = f.filter(pl.col("check") == "duplicate_position").row(0, named=True)
+    assert row["severity"] == "warning"
+    assert "AcquisitionNumber" in row["message"]
+
+
+def test_case5_repeats_that_do_not_divide_and_offset_volumes() -> None:
+    uneven = series(10, TemporalPositionIdentifier=1) + series(
+        7, start=10, TemporalPositionIdentifier=2
+    )
+    f = verify(frame(uneven))
+    assert f.filter(pl.col("check") == "duplicate_position")["severity"].to_list() == [
+        "error"
+    ]
+    offset = series(10, spacing=5.0) + [
+        dict(r, ImagePositionPatient=[0.0, 0.0, r["ImagePositionPatient"][2] + 3.5])
+        for r in series(10, spacing=5.0, start=10)
+    ]
+    assert "irregular_spacing" in checks(verify(frame(offset)))
+
+
+def test_case6_cardiac_phases_by_trigger_time() -> None:
+    rows = [
+        row
+        for phase in range(4)
+        for row in series(8, start=phase * 8, TriggerTime=float(phase * 100))
+    ]
+    f = verify(frame(rows))
+    assert checks(f) == ["duplicate_position"]
+    assert "TriggerTime" in f["message"][0]
+    assert f["value"][0] == 4
+    plan = dk.Collection(frame(rows)).split_series(by=["TriggerTime"], key="k")
+    assert plan.summary()["n_instances"].to_list() == [8, 8, 8, 8]
+    four_d = dk.Collection(frame(rows)).split_series(
+        "1.2.3.2.1", repeats="4d", by=["TriggerTime"], key="k"
+    )
+    assert four_d.summary()["n_instances"].to_list() == [32]
+    assert four_d.frame["volume"].drop_nulls().unique().sort().to_list() == [1, 2, 3, 4]
+
+
+def test_case7_missing_slice_versus_variable_spacing() -> None:
+    rows = series(12, spacing=1.6)
+    del rows[5]  # one 3.2 mm gap among 1.6 mm (dcmstack #55)
+    f = verify(frame(rows))
+    assert checks(f) == [
+        "missing_slices"
+    ]  # the InstanceNumber gap is explained, not repeated
+    assert "index 5 of 12" in f["message"][0]
+    wobbly = series(12, spacing=1.6)
+    wobbly[5]["ImagePositionPatient"][2] += 0.8  # 2.4 mm: not a multiple
+    assert "irregular_spacing" in checks(verify(frame(wobbly)))
+
+
+def test_case8_header_spacing_is_not_trusted() -> None:
+    tof = series(20, spacing=0.5, SpacingBetweenSlices=16.0, SliceThickness=1.0)
+    f = verify(frame(tof))
+    assert checks(f) == ["slice_thickness_vs_spacing"]
+    assert f["severity"][0] == "info"
+    overlapping = series(20, spacing=4.0, SliceThickness=5.0)  # overlap: normal for CT
+    assert verify(frame(overlapping)).is_empty()
+
+
+def test_case9_vendor_split_series_are_suggested_for_merge() -> None:
+    # Canon classic: one SeriesInstanceUID per slice
+    canon = [
+        dict(
+            series(
+                1, uid=f"1.2.3.2.{k + 10}", SeriesDescription="Body", SeriesNumber=3
+            )[0],
+            ImagePositionPatient=[0.0, 0.0, 2.0 * k],
+            InstanceNumber=k + 1,
+        )
+        for k in range(6)
+    ]
+    merges = suggest_merges(frame(canon))
+    assert merges.height == 1
+    assert len(merges["series_uids"][0]) == 6
+    # Siemens XA: one run over series 16001, 16002 (interleaved halves)
+    xa = series(5, uid="1.2.3.2.7", spacing=4.0, SeriesNumber=16001) + [
+        dict(r, ImagePositionPatient=[0.0, 0.0, r["ImagePositionPatient"][2] + 2.0])
+        for r in series(5, uid="1.2.3.2.8", spacing=4.0, SeriesNumber=16002)
+    ]
+    merges = suggest_merges(frame(xa))
+    assert merges["series_numbers"].to_list() == [[16001, 16002]]
+    assert "interleaved" in merges["reason"][0]
+    # unrelated series of another orientation are never suggested
+    assert suggest_merges(
+        frame(series(5) + series(5, uid="1.2.3.2.9", orientation=CORONAL))
+    ).is_empty()
+
+
+def test_case10_ordering_hazards() -> None:
+    constant = series(8, InstanceNumber=1)
+    assert checks(verify(frame(constant))) == ["instance_number_duplicates"]
+    rows = series(12)
+    shuffled = [rows[i] for i in np.random.default_rng(1).permutation(12)]
+    assert verify(frame(shuffled)).equals(verify(frame(rows)))
