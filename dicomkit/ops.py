@@ -423,15 +423,16 @@ def merge_plan(
     ]
     crossing = [a for a in ("PatientID", "StudyInstanceUID") if a in harmonised]
     if crossing and not allow_cross_study:
-        shown = "; ".join(
-            f"{a}: {', '.join(map(str, chosen[a].unique().to_list()))}"
-            for a in crossing
+        words = {"PatientID": "patients", "StudyInstanceUID": "studies"}
+        shown = " and ".join(
+            f"different {words[c]} ({c}: {', '.join(sorted(map(str, chosen[c].unique())))})"
+            for c in crossing
         )
         msg = (
-            f"the series belong to different {' and '.join(c[:-11].lower() if c.endswith('UID') else 'patients' for c in crossing)} "
-            f"({shown}); merging them would move images between patients or studies. "
-            "Pass allow_cross_study=True to merge anyway (the patient and study "
-            "attributes of the target series are then written into every instance)."
+            f"the series belong to {shown}; merging them would move images between "
+            "patients or studies. Pass allow_cross_study=True to merge anyway (the "
+            "patient and study attributes of the target series are then written into "
+            "every instance)."
         )
         raise MergeError(msg)
     new_series = (

@@ -151,3 +151,40 @@ def test_demo_command_output() -> None:
     assert "error    sop_uid_conflict:" in out
     assert "error    truncated:" in out
     assert Path(SAMPLE / "README.md").exists()
+
+
+def test_verify_reports_exactly_what_the_readme_lists(col: dk.Collection) -> None:
+    findings = col.verify()
+    described = findings.join(
+        col.series.select(
+            pl.col("SeriesInstanceUID").alias("uid"), "SeriesDescription"
+        ),
+        on="uid",
+        how="left",
+    )
+    got = sorted(
+        (r["severity"], r["check"], r["SeriesDescription"] or r["uid"][-10:])
+        for r in described.iter_rows(named=True)
+    )
+    assert got == sorted(
+        [
+            ("error", "sop_uid_conflict", "310.3.4020"),
+            ("warning", "duplicate_position", "AX PD/T2 DUAL ECHO"),
+            ("warning", "gantry_tilt", "Head seq 5.0 H31s tilt"),
+            ("warning", "missing_slices", "Thorax 3.0 B70f"),
+            ("warning", "mixed_orientation", "Thorax 2.5 B31f"),
+            ("warning", "modified_resend", "1502302031"),
+            ("info", "slice_thickness_vs_spacing", "AX T2 FLAIR"),
+            ("info", "slice_thickness_vs_spacing", "AX T2 FLAIR"),
+        ]
+    )
+    tilt = findings.filter(pl.col("check") == "gantry_tilt")["value"].item()
+    assert tilt == pytest.approx(15.0, abs=0.01)
+    assert col.suggest_merges()["series_numbers"].to_list() == [[5, 6]]
+    after = col.split_series(key="k").apply().verify()
+    # the split series get new UIDs, so the corrected instance of case 3 is no
+    # longer a resend of anything in the new collection
+    solved = ("mixed_orientation", "duplicate_position", "modified_resend")
+    assert sorted(after["check"]) == sorted(
+        c for c in findings["check"] if c not in solved
+    )
