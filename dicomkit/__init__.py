@@ -20,7 +20,7 @@ from dicomkit.exceptions import (
     VerificationError,
 )
 from dicomkit.plan import Plan
-from dicomkit.verify import describe_checks
+from dicomkit.verify import Tolerances, describe_checks
 
 __version__ = "0.1.0"
 
@@ -32,6 +32,7 @@ __all__ = [
     "MergeError",
     "NotDicomError",
     "Plan",
+    "Tolerances",
     "UnknownUIDError",
     "VerificationError",
     "__version__",
