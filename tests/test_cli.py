@@ -61,3 +61,29 @@ def test_module_entry_point(tmp_path: Path, make_file: MakeFile) -> None:
         check=True,
     )
     assert "1 instance" in done.stdout
+
+
+def test_verify_formats_and_strict_exit(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import SAMPLE
+
+    assert main(["verify", str(SAMPLE), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("219 files, 213 instances: 1 error, 5 warning, 2 info")
+    assert main(["verify", str(SAMPLE), "--strict"]) == 1
+    capsys.readouterr()
+    assert main(["verify", str(SAMPLE), "--format", "json"]) == 0
+    import json
+
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["check"] for r in rows} >= {"sop_uid_conflict", "gantry_tilt"}
+    assert main(["verify", str(SAMPLE), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "severity,check,level,uid,message,sop_instance_uids,value"
+    assert len(lines) == 9
+
+
+def test_verify_strict_passes_on_clean_data(
+    tmp_path: Path, make_file: MakeFile
+) -> None:
+    make_file("a.dcm")
+    assert main(["verify", str(tmp_path), "--strict"]) == 0
