@@ -7,6 +7,8 @@
 imported by the modules that draw.
 """
 
+from typing import Any
+
 from dicomkit import uid
 from dicomkit.api import read_parquet, scan
 from dicomkit.collection import Collection, concat
@@ -15,12 +17,16 @@ from dicomkit.exceptions import (
     DuplicateInstanceError,
     IndexFormatError,
     MergeError,
+    MissingDecoderError,
+    NotAVolumeError,
     NotDicomError,
     UnknownUIDError,
     VerificationError,
 )
+from dicomkit.io.pixels import load_pixels
 from dicomkit.plan import Plan
 from dicomkit.verify import Tolerances, describe_checks
+from dicomkit.volume import Volume
 
 __version__ = "0.1.0"
 
@@ -30,15 +36,31 @@ __all__ = [
     "DuplicateInstanceError",
     "IndexFormatError",
     "MergeError",
+    "MissingDecoderError",
+    "NotAVolumeError",
     "NotDicomError",
     "Plan",
     "Tolerances",
     "UnknownUIDError",
     "VerificationError",
+    "Volume",
     "__version__",
     "concat",
     "describe_checks",
+    "load_pixels",
+    "plot",
     "read_parquet",
     "scan",
     "uid",
+    "widgets",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``dk.plot`` and ``dk.widgets`` import matplotlib/ipywidgets on first use."""
+    if name in ("plot", "widgets"):
+        import importlib
+
+        return importlib.import_module(f"dicomkit.{name}")
+    msg = f"module 'dicomkit' has no attribute {name!r}"
+    raise AttributeError(msg)

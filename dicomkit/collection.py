@@ -27,6 +27,7 @@ from dicomkit.schema import ERROR_SCHEMA, LEVEL_KEYS
 from dicomkit.uid import generate
 from dicomkit.verify import Tolerances
 from dicomkit.verify import verify as verify_frames
+from dicomkit.volume import Volume, build_volume
 
 __all__ = ["Collection", "concat"]
 
@@ -250,6 +251,35 @@ class Collection:
     def suggest_merges(self) -> pl.DataFrame:
         """Series that look like one acquisition split by the vendor, and why."""
         return suggest_merges(self._instances)
+
+    # -- pixels -----------------------------------------------------------------------
+
+    def volume(self, series_uid: str, *, allow_irregular: bool = False) -> Volume:
+        """A series as a ``(z, y, x)`` float array with spacing and affine.
+
+        Slices are stacked along the slice normal. A series that is not one regular
+        volume (localizer inside, repeated or missing positions, irregular spacing,
+        mixed formats) raises :class:`~dicomkit.exceptions.NotAVolumeError` quoting
+        the verify finding, unless ``allow_irregular=True``.
+
+        Examples
+        --------
+        >>> vol = col.volume(col.series["SeriesInstanceUID"][0])   # doctest: +SKIP
+        >>> vol.array.shape, vol.spacing                           # doctest: +SKIP
+        """
+        series = self._instances.filter(pl.col("SeriesInstanceUID") == series_uid)
+        if series.is_empty():
+            uids = self._instances["SeriesInstanceUID"].drop_nulls().unique().to_list()
+            raise UnknownUIDError(
+                series_uid, "SeriesInstanceUID", _closest(series_uid, uids)
+            )
+        return build_volume(series, allow_irregular=allow_irregular)
+
+    def explore(self) -> Any:
+        """The ipywidgets explorer of this collection (see :class:`dicomkit.widgets.Explorer`)."""
+        from dicomkit.widgets import Explorer  # widgets load only when asked for
+
+        return Explorer(self)
 
     # -- combining and saving ---------------------------------------------------
 

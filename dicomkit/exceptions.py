@@ -8,6 +8,8 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
     ├── DuplicateInstanceError(ValueError)  on_duplicate="error" met a repeated SOPInstanceUID
     ├── IndexFormatError(ValueError)        a parquet file is not a dicomkit index
     ├── MergeError(ValueError)              series that must not be merged unasked
+    ├── NotAVolumeError(ValueError)         col.volume() on a series that is not a regular volume
+    ├── MissingDecoderError(RuntimeError)   compressed pixels and no decoder installed
     ├── VerificationError(ValueError)       verify(strict=True) found errors
     └── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
 
@@ -27,6 +29,8 @@ __all__ = [
     "DuplicateInstanceError",
     "IndexFormatError",
     "MergeError",
+    "MissingDecoderError",
+    "NotAVolumeError",
     "NotDicomError",
     "UnknownUIDError",
     "VerificationError",
@@ -89,3 +93,11 @@ class VerificationError(DicomkitError, ValueError):
         super().__init__(
             f"{errors.height} error(s) found by verify():\n" + "\n".join(lines) + more
         )
+
+
+class NotAVolumeError(DicomkitError, ValueError):
+    """A series asked for as a volume is not a regular one (see its findings)."""
+
+
+class MissingDecoderError(DicomkitError, RuntimeError):
+    """Pixel data in a compressed transfer syntax that no installed plugin decodes."""

@@ -48,7 +48,7 @@ DUPLICATE_TOL = 0.01  # mm (OHIF; GDCM and highdicom: exact)
 TILT_TOL_DEG = 0.5  # degrees (highdicom ≈ 2.6°, dcm2niix ≈ 0.8°)
 
 
-def normal(orientation: Sequence[float]) -> FloatArray:
+def normal(orientation: Sequence[float] | npt.NDArray[np.float64]) -> FloatArray:
     """The unit normal ``r × c`` of an ImageOrientationPatient ``(r, c)``."""
     iop = np.asarray(orientation, dtype=float)
     n = np.cross(iop[:3], iop[3:6])

@@ -13,11 +13,11 @@ Pure functions, frames in and frames out; no disk, no pydicom file reading.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 import polars as pl
 
+from dicomkit import geometry
 from dicomkit.exceptions import DuplicateInstanceError
 from dicomkit.schema import LEVEL_ATTRIBUTES, LEVEL_KEYS, OWN_COLUMNS
 
@@ -27,6 +27,8 @@ __all__ = [
     "ViewLevel",
     "level_view",
     "resolve_resends",
+    "slice_order",
+    "varying_attributes",
 ]
 
 OnDuplicate = Literal["newest", "first", "error"]
@@ -220,6 +222,58 @@ def _sort_view(
     ).drop("StudyDate", "StudyTime")
 
 
-def subset(instances: pl.DataFrame, column: str, values: Sequence[str]) -> pl.DataFrame:
-    """Rows of ``instances`` whose ``column`` is one of ``values``."""
-    return instances.filter(pl.col(column).is_in(list(values)))
+def slice_order(series: pl.DataFrame) -> pl.DataFrame:
+    """The instances of one series in viewing order, one row per frame.
+
+    Sorted along the normal of the first orientation (geometric order, as a
+    radiologist scrolls), then InstanceNumber; instances without a position come
+    last, by InstanceNumber. Multi-frame instances give one row per frame
+    (``frame`` is 0-based).
+    """
+    orientation = series["ImageOrientationPatient"].drop_nulls()
+    frames = series.with_columns(
+        pl.int_ranges(0, pl.col("n_frames").fill_null(1)).alias("frame")
+    ).explode("frame")
+    if orientation.len() == 0:
+        return frames.sort("InstanceNumber", "frame", "path", nulls_last=True)
+    normal = geometry.normal(orientation[0].to_list())
+    along = pl.col("ImagePositionPatient").list.eval(
+        pl.element() * pl.Series(list(map(float, normal)))
+    )
+    return (
+        frames.with_columns(
+            pl.when(pl.col("ImagePositionPatient").list.len() == 3)
+            .then(along.list.sum())
+            .alias("_along")
+        )
+        .sort("_along", "InstanceNumber", "frame", "path", nulls_last=True)
+        .drop("_along")
+    )
+
+
+def varying_attributes(instances: pl.DataFrame) -> pl.DataFrame:
+    """The DICOM attributes that take more than one value across ``instances``.
+
+    Columns: ``keyword``, ``n_values`` and ``values`` (up to five, as text). The
+    teaching view of a series: position and number change per slice, identity and
+    acquisition attributes should not.
+    """
+    rows = []
+    for name in instances.columns:
+        if name.islower():  # dicomkit's own columns
+            continue
+        column = instances[name]
+        if isinstance(column.dtype, pl.List):
+            column = column.cast(pl.List(pl.Utf8)).list.join("\\")
+        distinct = column.cast(pl.Utf8).unique(maintain_order=True)
+        if distinct.len() > 1:
+            shown = ["(empty)" if v is None else v for v in distinct.head(5).to_list()]
+            rows.append({"keyword": name, "n_values": distinct.len(), "values": shown})
+    return pl.DataFrame(
+        rows,
+        schema={
+            "keyword": pl.Utf8(),
+            "n_values": pl.Int64(),
+            "values": pl.List(pl.Utf8()),
+        },
+    )

@@ -35,6 +35,7 @@ __all__ = [
     "Tolerances",
     "VerificationError",
     "describe_checks",
+    "series_badges",
     "verify",
 ]
 
@@ -115,6 +116,26 @@ class Tolerances:
     missing: float = geometry.MISSING_TOL
     duplicate: float = geometry.DUPLICATE_TOL
     tilt_deg: float = geometry.TILT_TOL_DEG
+
+
+def series_badges(findings: pl.DataFrame, instances: pl.DataFrame) -> dict[str, str]:
+    """The worst severity of the findings about each series (its own, and its
+    instances'): ``{SeriesInstanceUID: "error" | "warning" | "info"}``."""
+    of_sop = dict(
+        zip(instances["SOPInstanceUID"], instances["SeriesInstanceUID"], strict=True)
+    )
+    series = set(instances["SeriesInstanceUID"].drop_nulls())
+    worst: dict[str, str] = {}
+    for row in findings.iter_rows(named=True):
+        targets = {row["uid"]} & series if row["level"] == "series" else set()
+        targets |= {of_sop[s] for s in row["sop_instance_uids"] if of_sop.get(s)}
+        for uid in targets:
+            if (
+                uid not in worst
+                or _SEVERITY_ORDER[row["severity"]] < _SEVERITY_ORDER[worst[uid]]
+            ):
+                worst[uid] = row["severity"]
+    return worst
 
 
 def describe_checks() -> pl.DataFrame:

@@ -1,0 +1,240 @@
+"""SeriesViewer: scroll through a series with window/level, as a radiologist does."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as W
+import polars as pl
+
+from dicomkit.hierarchy import slice_order
+from dicomkit.render import clip
+from dicomkit.widgets._render import Renderer, SliceRef
+from dicomkit.widgets._util import Deferred, img_tag, with_html_fallback
+from dicomkit.window import PRESETS, Window, dicom_window
+
+if TYPE_CHECKING:
+    from dicomkit.collection import Collection
+
+__all__ = ["SeriesViewer"]
+
+DEFAULT = "DICOM default"
+AUTO = "auto"
+_SEVERITY_MARK = {"error": "⛔", "warning": "⚠️", "info": "ℹ️"}
+
+
+class SeriesViewer(W.VBox):  # type: ignore[misc]
+    """One series: the slice image, a slice slider, W/L presets and sliders.
+
+    Rendering is PNG into an ``ipywidgets.Image`` (no pyplot, no flicker). The
+    slices are in geometric order. ``status`` says what was rendered last (set
+    after the image), which browser tests wait on.
+
+    Parameters
+    ----------
+    col
+        The collection.
+    series_uid
+        The series to show first (default: the first of ``col.series``).
+    findings
+        ``col.verify()`` output to show in words (computed when not given).
+    renderer
+        Shared caches (the explorer passes its own).
+    """
+
+    def __init__(
+        self,
+        col: Collection,
+        series_uid: str | None = None,
+        *,
+        findings: pl.DataFrame | None = None,
+        renderer: Renderer | None = None,
+    ) -> None:
+        self.col = col
+        self.renderer = renderer or Renderer()
+        self.findings = findings if findings is not None else col.verify()
+        self.title = W.HTML()
+        self.image = W.Image(
+            format="png", layout=W.Layout(width="384px", height="auto")
+        )
+        self.image.add_class("dk-image")
+        self.slider = W.IntSlider(
+            value=0, min=0, max=0, description="slice", continuous_update=False
+        )
+        self.slider.add_class("dk-slice")
+        self.preset = W.Dropdown(
+            options=[DEFAULT, AUTO, *PRESETS], value=DEFAULT, description="window"
+        )
+        self.preset.add_class("dk-preset")
+        self.width = W.FloatText(
+            value=400, description="WW", layout=W.Layout(width="160px")
+        )
+        self.level = W.FloatText(
+            value=40, description="WL", layout=W.Layout(width="160px")
+        )
+        self.info = W.HTML()
+        self.status = W.Label()
+        self.status.add_class("dk-status")
+        self.notes = W.HTML()
+        self._rows: list[dict[str, Any]] = []
+        self._uid: str | None = None
+        self._setting = False
+        self._render_soon = Deferred(self._render)
+        self.slider.observe(lambda _: self._render_soon(), names="value")
+        self.preset.observe(self._on_preset, names="value")
+        for box in (self.width, self.level):
+            box.observe(self._on_window_typed, names="value")
+        controls = W.VBox(
+            [
+                self.slider,
+                self.preset,
+                W.HBox([self.width, self.level]),
+                self.info,
+                self.status,
+            ]
+        )
+        super().__init__([self.title, W.HBox([self.image, controls]), self.notes])
+        self.add_class("dk-series-viewer")
+        uid = series_uid or (
+            col.series["SeriesInstanceUID"][0] if col.series.height else None
+        )
+        if uid is not None:
+            self.show_series(uid)
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def series_uid(self) -> str | None:
+        """The SeriesInstanceUID shown."""
+        return self._uid
+
+    @property
+    def current(self) -> dict[str, Any] | None:
+        """The instance row of the slice shown."""
+        return self._rows[self.slider.value] if self._rows else None
+
+    def show_series(self, uid: str) -> None:
+        """Show another series, at its middle slice, in its DICOM default window."""
+        series = self.col.instances.filter(pl.col("SeriesInstanceUID") == uid)
+        self._uid = uid
+        self._rows = list(slice_order(series).iter_rows(named=True))
+        with self.hold_sync():
+            self._setting = True
+            self.slider.max = max(len(self._rows) - 1, 0)
+            self.slider.value = len(self._rows) // 2
+            self.preset.value = DEFAULT
+            self._setting = False
+            self._set_window(self._default_window())
+            self.title.value = self._title_html(series)
+            self.notes.value = self._findings_html(series)
+        self._render()
+
+    def window(self) -> Window:
+        """The window (WW/WL) in use."""
+        return Window(float(self.width.value), float(self.level.value))
+
+    # -- events -------------------------------------------------------------------------
+
+    def _default_window(self) -> Window:
+        row = self.current
+        if row is None:
+            return Window(400, 40)
+        return dicom_window(row) or self.renderer.window_for(SliceRef.from_row(row))
+
+    def _on_preset(self, change: dict[str, Any]) -> None:
+        if self._setting:
+            return
+        name = change["new"]
+        if name == DEFAULT:
+            window = self._default_window()
+        elif name == AUTO and self.current is not None:
+            window = self.renderer.window_for(SliceRef.from_row(self.current))
+        else:
+            window = PRESETS.get(name, self.window())
+        self._set_window(window)
+        self._render_soon()
+
+    def _on_window_typed(self, _: dict[str, Any]) -> None:
+        if not self._setting:
+            self._render_soon()
+
+    def _set_window(self, window: Window) -> None:
+        self._setting = True
+        self.width.value, self.level.value = (
+            round(window.width, 2),
+            round(window.level, 2),
+        )
+        self._setting = False
+
+    def _render(self) -> None:
+        row = self.current
+        if row is None:
+            self.status.value = "nothing to show"
+            return
+        ref = SliceRef.from_row(row)
+        window = self.window()
+        self.image.value = self.renderer.png(ref, window)
+        position = row.get("ImagePositionPatient")
+        where = (
+            "no position"
+            if not position
+            else "(" + ", ".join(f"{v:.1f}" for v in position) + ") mm"
+        )
+        problem = self.renderer.errors.get(ref.sop)
+        self.info.value = (
+            f"<b>{self.slider.value + 1}</b> / {len(self._rows)} &nbsp; InstanceNumber "
+            f"{html.escape(clip(row.get('InstanceNumber')))}"
+            + (f" frame {ref.frame + 1}" if row.get("n_frames", 1) > 1 else "")
+            + f"<br>position {html.escape(where)}<br><b>{html.escape(str(window))}</b>"
+            + (
+                f"<br><span style='color:#b00'>{html.escape(clip(problem, 200))}</span>"
+                if problem
+                else ""
+            )
+        )
+        self.status.value = (
+            f"rendered {self._uid} slice {self.slider.value} "
+            f"WW {window.width:g} WL {window.level:g}"
+        )
+
+    # -- text ----------------------------------------------------------------------------
+
+    def _title_html(self, series: pl.DataFrame) -> str:
+        first = series.row(0, named=True)
+        return (
+            f"<b>Series {html.escape(clip(first['SeriesNumber']))} · "
+            f"{html.escape(clip(first['Modality']))} · "
+            f"{html.escape(clip(first['SeriesDescription']) or '(no description)')}</b> "
+            f"— {len(self._rows)} slices<br><code>{html.escape(clip(self._uid, 80))}</code>"
+        )
+
+    def _findings_html(self, series: pl.DataFrame) -> str:
+        sops = set(series["SOPInstanceUID"])
+        mine = self.findings.filter(
+            (pl.col("uid") == self._uid)
+            | pl.col("sop_instance_uids")
+            .list.eval(pl.element().is_in(list(sops)))
+            .list.any()
+        )
+        if mine.is_empty():
+            return "<p>✓ verify() found nothing wrong in this series.</p>"
+        items = "".join(
+            f"<li>{_SEVERITY_MARK.get(r['severity'], '')} <b>{html.escape(r['check'])}</b>: "
+            f"{html.escape(clip(r['message'], 600))}</li>"
+            for r in mine.iter_rows(named=True)
+        )
+        return f"<ul>{items}</ul>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        image = ""
+        if self.current is not None:
+            image = img_tag(
+                self.renderer.png(
+                    SliceRef.from_row(self.current), self.window(), max_size=256
+                )
+            )
+        return with_html_fallback(
+            bundle, f"<div>{self.title.value}<br>{image}{self.notes.value}</div>"
+        )

@@ -1,0 +1,121 @@
+"""Pixels, windows and volumes."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+import dicomkit as dk
+from dicomkit.window import PRESETS, Window, apply_window, auto_window, dicom_window
+from tests.conftest import SAMPLE, MakeFile, pydicom_test_files
+
+TILTED = "1.3.12.2.1107.5.1.4.83504.3230919104230200002"
+LOCALIZED = "1.3.12.2.1107.5.1.4.83504.3230314081502200002"
+MISSING = "1.3.12.2.1107.5.1.4.83504.3230919104230200003"
+
+
+@pytest.fixture(scope="module")
+def col() -> dk.Collection:
+    return dk.scan(SAMPLE, progress=False)
+
+
+def test_load_pixels_applies_the_modality_lut(col: dk.Collection) -> None:
+    row = col.filter(pl.col("RescaleIntercept") == -1024).instances.row(0, named=True)
+    hu = dk.load_pixels(row["path"])
+    raw = dk.load_pixels(row["path"], rescale=False)
+    assert hu.shape == (1, 128, 128)
+    assert hu.dtype == np.float32
+    assert np.allclose(hu, raw.astype(np.float32) - 1024)
+    assert hu.min() >= -1024
+
+
+def test_preamble_less_file_decodes_with_the_recorded_syntax(
+    col: dk.Collection,
+) -> None:
+    row = col.filter(pl.col("path").str.ends_with("SE000001/IM000008")).instances.row(
+        0, named=True
+    )
+    assert dk.load_pixels(
+        row["path"], transfer_syntax=row["TransferSyntaxUID"]
+    ).shape == (1, 128, 128)
+
+
+@pytest.mark.parametrize(
+    "name", ["MR_small_RLE.dcm", "JPEG2000.dcm", "SC_rgb_jpeg_dcmtk.dcm"]
+)
+def test_compressed_files_decode_through_pydicom(name: str) -> None:
+    pixels = dk.load_pixels(pydicom_test_files() / name)
+    assert pixels.ndim in (3, 4)
+    assert pixels.shape[0] == 1
+
+
+def test_missing_decoder_names_what_to_install() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("jpeg_ls") or importlib.util.find_spec("libjpeg"):
+        pytest.skip("a JPEG-LS decoder is installed")
+    with pytest.raises(
+        dk.MissingDecoderError, match=r'pip install "dicomkit\[codecs\]"'
+    ):
+        dk.load_pixels(pydicom_test_files() / "JPEGLSNearLossless_08.dcm")
+
+
+def test_no_pixel_data(make_file: MakeFile) -> None:
+    path = make_file("nopix.dcm")
+    from pydicom import dcmread
+
+    ds = dcmread(path)
+    del ds.PixelData
+    ds.save_as(path)
+    with pytest.raises(dk.NotDicomError, match="has no pixel data"):
+        dk.load_pixels(path)
+
+
+def test_windows() -> None:
+    assert apply_window(
+        np.array([-2000.0, 40.0, 3000.0]), Window(400, 40)
+    ).tolist() == [0, 128, 255]
+    assert PRESETS["lung"] == Window(1500, -600)
+    auto = auto_window(np.arange(1000, dtype=float))
+    assert auto.width == pytest.approx(979.02)  # the 1st to 99th percentile
+    assert dicom_window(
+        {"WindowCenter": [40.0, 300.0], "WindowWidth": [400.0, 1500.0]}
+    ) == Window(400, 40)
+    assert dicom_window({"WindowCenter": None, "WindowWidth": None}) is None
+    assert str(Window(400, 40)) == "WW 400 WL 40"
+
+
+def test_volume_of_a_tilted_series(col: dk.Collection) -> None:
+    vol = col.volume(TILTED)
+    assert vol.shape == (30, 128, 128)
+    assert vol.spacing[0] == pytest.approx(5 * np.cos(np.radians(15)))
+    # the affine's slice axis is the true step between positions (sheared), so
+    # voxel (0, 0, k) lands exactly on slice k's ImagePositionPatient
+    for k in (0, 17, 29):
+        assert vol.affine @ np.array([0, 0, k, 1.0]) == pytest.approx(
+            [*vol.positions[k], 1.0]
+        )
+    assert vol.array.min() >= -1024
+
+
+def test_volume_refuses_irregular_series_with_the_finding(col: dk.Collection) -> None:
+    with pytest.raises(dk.NotAVolumeError, match=r"mixed_orientation: .*localizer"):
+        col.volume(LOCALIZED)
+    with pytest.raises(dk.NotAVolumeError, match="missing_slices"):
+        col.volume(MISSING)
+    vol = col.volume(MISSING, allow_irregular=True)
+    assert vol.shape[0] == 23
+    with pytest.raises(dk.UnknownUIDError):
+        col.volume("1.2.3")
+
+
+def test_volume_is_in_geometric_order(col: dk.Collection) -> None:
+    series = col.filter(pl.col("SeriesInstanceUID") == TILTED)
+    shuffled = dk.Collection(
+        series.instances.sample(fraction=1.0, shuffle=True, seed=3)
+    )
+    assert (
+        shuffled.volume(TILTED).sop_instance_uids
+        == col.volume(TILTED).sop_instance_uids
+    )
