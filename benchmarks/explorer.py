@@ -32,7 +32,10 @@ def write_series(folder: Path, n: int, size: int) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for k in range(n):
-        body = ((xx - size / 2) ** 2 / (0.4 * size) ** 2 + (yy - size / 2) ** 2 / (0.3 * size) ** 2) < 1
+        body = (
+            (xx - size / 2) ** 2 / (0.4 * size) ** 2
+            + (yy - size / 2) ** 2 / (0.3 * size) ** 2
+        ) < 1
         image = np.where(body, 1064 + 20 * np.sin(k / 9 + xx / 40), 24).astype("<u2")
         ds = make_dataset(
             SOPInstanceUID=f"1.2.826.0.1.3680043.10.1234.9.{k + 1}",
@@ -70,8 +73,12 @@ def main(argv: list[str]) -> None:
         folder = Path(tmp)
         paths = write_series(folder / "big", n, 512)
         sample = Path(__file__).resolve().parent.parent / "data" / "sample"
-        col = dk.concat([dk.scan(sample, progress=False), dk.scan(folder, progress=False)])
-        floor = statistics.median(timed(lambda p=p: dcmread(p).pixel_array) for p in paths[:20])
+        col = dk.concat(
+            [dk.scan(sample, progress=False), dk.scan(folder, progress=False)]
+        )
+        floor = statistics.median(
+            timed(lambda p=p: dcmread(p).pixel_array) for p in paths[:20]
+        )
         explorer = col.explore()
         big = "1.2.826.0.1.3680043.10.1234.9"
         for _, uid in explorer.series_select.options:  # warm thumbnails
@@ -80,17 +87,25 @@ def main(argv: list[str]) -> None:
         switches = []
         for _ in range(5):
             explorer.series_select.value = other
-            switches.append(timed(lambda: setattr(explorer.series_select, "value", big)))
+            switches.append(
+                timed(lambda: setattr(explorer.series_select, "value", big))
+            )
         steps = []
         for _ in range(30):  # every step shows a slice not decoded before
             value = (explorer.viewer.slider.value + 7) % n
-            steps.append(timed(lambda v=value: setattr(explorer.viewer.slider, "value", v)))
+            steps.append(
+                timed(lambda v=value: setattr(explorer.viewer.slider, "value", v))
+            )
         assert explorer.viewer.status.value.startswith(f"rendered {big}")
     switch, step = statistics.median(switches), statistics.median(steps)
     print(f"series of {n} slices 512x512")
     print(f"floor: pydicom read + decode one slice  {floor:7.1f} ms")
-    print(f"switch to the series (warm thumbnails)  {switch:7.1f} ms  = {switch / floor:.1f}x floor  (target < 300 ms)")
-    print(f"one slider step (a new slice)           {step:7.1f} ms  = {step / floor:.1f}x floor  (target < 100 ms)")
+    print(
+        f"switch to the series (warm thumbnails)  {switch:7.1f} ms  = {switch / floor:.1f}x floor  (target < 300 ms)"
+    )
+    print(
+        f"one slider step (a new slice)           {step:7.1f} ms  = {step / floor:.1f}x floor  (target < 100 ms)"
+    )
 
 
 if __name__ == "__main__":
