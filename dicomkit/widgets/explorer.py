@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Explorer"]
 
-BADGES = {"error": "⛔", "warning": "⚠️", "info": "ℹ️", None: "✓"}
+# glyphs that common fonts (DejaVu, in Debian's chromium too) all have
+BADGES = {"error": "✗", "warning": "⚠", "info": "ℹ", None: "✓"}
 THUMBNAIL = 128
 
 
@@ -52,10 +53,12 @@ class Explorer(W.VBox):  # type: ignore[misc]
         self.badges = series_badges(self.findings, col.instances)
         self.header = W.HTML(self._header_html())
         self.series_select = W.Select(
-            options=self._options(), rows=18, layout=W.Layout(width="100%")
+            options=self._options(),
+            rows=10,
+            layout=W.Layout(flex="3 1 0%", width="auto"),
         )
         self.series_select.add_class("dk-series-select")
-        self.context = W.HTML()
+        self.context = W.HTML(layout=W.Layout(flex="2 1 0%", padding="0 0 0 12px"))
         self.viewer = SeriesViewer(
             col, None, findings=self.findings, renderer=self.renderer
         )
@@ -68,8 +71,11 @@ class Explorer(W.VBox):  # type: ignore[misc]
         )
         for index, title in enumerate(("Series", "Tags", "UID anatomy")):
             self.tabs.set_title(index, title)
-        left = W.VBox([self.series_select, self.context], layout=W.Layout(width="36%"))
-        super().__init__([self.header, W.HBox([left, self.tabs])])
+        # the hierarchy above, the selected series below: fits narrow notebooks
+        hierarchy = W.HBox(
+            [self.series_select, self.context], layout=W.Layout(width="100%")
+        )
+        super().__init__([self.header, hierarchy, self.tabs])
         self.add_class("dk-explorer")
         self._fill_strip = Deferred(self._thumbnails)
         self._sync_soon = Deferred(self._sync_panels)

@@ -21,7 +21,7 @@ __all__ = ["SeriesViewer"]
 
 DEFAULT = "DICOM default"
 AUTO = "auto"
-_SEVERITY_MARK = {"error": "⛔", "warning": "⚠️", "info": "ℹ️"}
+_SEVERITY_MARK = {"error": "✗", "warning": "⚠", "info": "ℹ"}
 
 
 class SeriesViewer(W.VBox):  # type: ignore[misc]
