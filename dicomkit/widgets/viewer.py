@@ -67,12 +67,24 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
             options=[DEFAULT, AUTO, *PRESETS], value=DEFAULT, description="window"
         )
         self.preset.add_class("dk-preset")
-        self.width = W.FloatText(
-            value=400, description="WW", layout=W.Layout(width="160px")
+        self.width = W.FloatSlider(
+            value=400,
+            min=1,
+            max=4000,
+            step=1,
+            description="WW",
+            continuous_update=False,
         )
-        self.level = W.FloatText(
-            value=40, description="WL", layout=W.Layout(width="160px")
+        self.level = W.FloatSlider(
+            value=40,
+            min=-1024,
+            max=3072,
+            step=1,
+            description="WL",
+            continuous_update=False,
         )
+        self.width.add_class("dk-ww")
+        self.level.add_class("dk-wl")
         self.info = W.HTML()
         self.status = W.Label()
         self.status.add_class("dk-status")
@@ -89,7 +101,8 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
             [
                 self.slider,
                 self.preset,
-                W.HBox([self.width, self.level]),
+                self.width,
+                self.level,
                 self.info,
                 self.status,
             ]
@@ -160,11 +173,13 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
             self._render_soon()
 
     def _set_window(self, window: Window) -> None:
+        """Move the WW/WL sliders to ``window``, widening their range if needed."""
         self._setting = True
-        self.width.value, self.level.value = (
-            round(window.width, 2),
-            round(window.level, 2),
-        )
+        width, level = round(window.width, 2), round(window.level, 2)
+        self.width.max = max(self.width.max, width * 1.5)
+        self.level.min = min(self.level.min, level - width)
+        self.level.max = max(self.level.max, level + width)
+        self.width.value, self.level.value = width, level
         self._setting = False
 
     def _render(self) -> None:
