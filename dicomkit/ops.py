@@ -55,6 +55,7 @@ PLAN_SCHEMA: dict[str, pl.DataType] = {
 
 #: Named criteria usable in ``by=`` besides plain keywords.
 CRITERIA = ("orientation", "pixel_format", "pixel_spacing", "image_type", "localizer")
+_SERIES_LEVEL = ("SeriesDate", "SeriesTime", "ProtocolName", "BodyPartExamined")
 _HARMONISED = (
     "PatientID",
     "PatientName",
@@ -181,7 +182,7 @@ def _split_one(
                 "SeriesNumber": base_number * 100 + group + 1
                 if n_groups > 1
                 else base_number,
-                "SeriesDescription": f"{base_desc} [{label}]"
+                "SeriesDescription": _description(base_desc, label)
                 if n_groups > 1
                 else base_desc,
                 "volume": None,
@@ -291,7 +292,14 @@ def _group_label(row: dict[str, Any], varying: Sequence[str]) -> str:
             parts.append(_plane(row["ImageOrientationPatient"]))
         else:
             parts.append(f"{criterion}={value}")
-    return ", ".join(parts) or "all"
+    # "\\" separates values in DICOM: a label written into SeriesDescription must not
+    return ", ".join(parts).replace("\\", "x") or "all"
+
+
+def _description(base: str, label: str) -> str:
+    """``base [label]`` within the 64 characters of a LO value, the label kept whole."""
+    suffix = f" [{label[:50]}]"
+    return base[: max(64 - len(suffix), 0)].rstrip() + suffix
 
 
 def _plane(orientation: Sequence[float] | None) -> str:
@@ -421,6 +429,10 @@ def merge_plan(
     harmonised = [
         a for a in _HARMONISED if a in chosen.columns and chosen[a].n_unique() > 1
     ]
+    # one series has one date, time and protocol: the target's
+    series_level = [
+        a for a in _SERIES_LEVEL if a in chosen.columns and chosen[a].n_unique() > 1
+    ]
     crossing = [a for a in ("PatientID", "StudyInstanceUID") if a in harmonised]
     if crossing and not allow_cross_study:
         words = {"PatientID": "patients", "StudyInstanceUID": "studies"}
@@ -463,11 +475,13 @@ def merge_plan(
                 "SeriesDescription": target["SeriesDescription"],
                 "volume": None,
                 "InstanceNumber": number,
+                **{a: target[a] for a in series_level},
                 **{a: target[a] for a in harmonised},
             }
         )
     schema = {
         **PLAN_SCHEMA,
+        **{a: chosen.schema[a] for a in series_level},
         "InstanceNumber": pl.Int64(),
         **{a: chosen.schema[a] for a in harmonised},
     }

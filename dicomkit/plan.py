@@ -19,7 +19,7 @@ from dicomkit.hierarchy import resolve_resends
 from dicomkit.io.scan import read_files
 from dicomkit.io.write import write_instances
 from dicomkit.render import clip
-from dicomkit.schema import OWN_COLUMNS, validate_keywords
+from dicomkit.schema import validate_keywords
 
 if TYPE_CHECKING:
     from dicomkit.collection import Collection
@@ -153,29 +153,27 @@ class Plan:
         has ``source_series_uid`` and ``source_sop_uid`` saying where it came from.
         """
         source = self._source.instances
-        changes = self._changes()
+        if "source_sop_uid" not in source.columns:  # provenance survives chained plans
+            source = source.with_columns(
+                pl.col("SeriesInstanceUID").alias("source_series_uid"),
+                pl.col("SOPInstanceUID").alias("source_sop_uid"),
+            )
+        changes = self._changes().drop("source_series_uid")
+        changes = changes.rename({"source_sop_uid": "_current_sop"})
         untouched = source.filter(
-            ~pl.col("SOPInstanceUID").is_in(changes["source_sop_uid"].implode())
-        ).with_columns(
-            pl.col("SeriesInstanceUID").alias("source_series_uid"),
-            pl.col("SOPInstanceUID").alias("source_sop_uid"),
+            ~pl.col("SOPInstanceUID").is_in(changes["_current_sop"].implode())
         )
-        changed_columns = [
-            c
-            for c in changes.columns
-            if c not in ("source_sop_uid", "source_series_uid")
-        ]
         joined = source.join(
             changes,
             left_on="SOPInstanceUID",
-            right_on="source_sop_uid",
+            right_on="_current_sop",
             how="inner",
             suffix="_new",
-        ).with_columns(pl.col("SOPInstanceUID").alias("source_sop_uid"))
+        )
         changed = joined.with_columns(
             [
                 pl.col(f"{c}_new").alias(c)
-                for c in changed_columns
+                for c in changes.columns
                 if f"{c}_new" in joined.columns
             ]
         ).select(untouched.columns)
@@ -225,7 +223,8 @@ class Plan:
             overwrite=overwrite,
             progress=progress,
         )
-        keywords = [c for c in self._source.instances.columns if c not in OWN_COLUMNS]
+        # DICOM keywords are never lower case; dicomkit's own columns always are
+        keywords = [c for c in self._source.instances.columns if not c.islower()]
         copies, errors = read_files(
             written["written_path"].to_list(),
             validate_keywords(keywords),

@@ -28,6 +28,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from dicomkit.collection import Collection
 from dicomkit.geometry import (
@@ -318,6 +319,7 @@ def slice_positions(
     counts = f"{_plural(len(main), 'image')} at {_plural(len(a.positions), 'position')}"
     ax.set_title(f"{title}\n{counts} · {spacing}{tilt}", loc="left", fontsize=10)
     ax.set(xlabel="position along the slice normal (mm)", ylabel=ylabel)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # instance numbers are whole
     ax.grid(True, alpha=0.25)
     _side(ax, "\n".join(notes or ["regular: one image per position, even spacing"]))
     return ax

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +24,8 @@ class Deferred:
         self._pending = False
 
     def __call__(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+        loop = _kernel_loop()
+        if loop is None:
             self._callback()
             return
         if not self._pending:
@@ -35,6 +35,21 @@ class Deferred:
     def _run(self) -> None:
         self._pending = False
         self._callback()
+
+
+def _kernel_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop of a running Jupyter kernel, or None (tests, scripts).
+
+    Other libraries run loops too (Playwright's sync API, nest_asyncio) without
+    serving callbacks in between; only a kernel's loop is trusted to run them.
+    """
+    kernelapp = sys.modules.get("ipykernel.kernelapp")
+    if kernelapp is None or not kernelapp.IPKernelApp.initialized():
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def img_tag(png: bytes, *, alt: str = "", width: int | None = None) -> str:

@@ -156,7 +156,7 @@ class Explorer(W.VBox):  # type: ignore[misc]
     def _header_html(self) -> str:
         col, f = self.col, self.findings
         counts = ", ".join(
-            f"{n} {s}"
+            f"{n} {s}{'s' if n != 1 and s != 'info' else ''}"
             for s, n in f.group_by("severity", maintain_order=True).len().iter_rows()
         )
         return (
