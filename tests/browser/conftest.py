@@ -32,9 +32,15 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 HERE = Path(__file__).resolve().parent
-# The notebook the browser opens; DICOMKIT_BROWSER_NOTEBOOK points the harness at
+# The notebook the browser opens: the teaching notebook 04_explore, which calls
+# col.explore() on data/sample. DICOMKIT_BROWSER_NOTEBOOK points the harness at
 # another one (e.g. a stand-in while developing), served from its own folder.
-NOTEBOOK = Path(os.environ.get("DICOMKIT_BROWSER_NOTEBOOK", HERE / "explore.ipynb"))
+NOTEBOOK = Path(
+    os.environ.get(
+        "DICOMKIT_BROWSER_NOTEBOOK",
+        HERE.parent.parent / "notebooks" / "04_explore.ipynb",
+    )
+)
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
