@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Set up and run dicomkit's jobs with nothing but Python 3.10+.
 
-    python3 dev.py demo    # make .venv, install dicomkit, scan data/sample/, print the tree
-    python3 dev.py test    # make .venv, install dicomkit[dev], run ruff, mypy and pytest
+    python3 dev.py demo       # make .venv, install dicomkit, scan data/sample/, print the tree
+    python3 dev.py test       # make .venv, install dicomkit[dev], run ruff, mypy and pytest
+    python3 dev.py notebooks  # execute notebooks/ into build/notebooks/ (with outputs, and HTML)
 
 Extra arguments after ``test`` go to pytest (``python3 dev.py test -k parquet``).
 The virtual environment is re-installed only when pyproject.toml changes.
@@ -63,12 +64,24 @@ def test(pytest_args: list[str]) -> None:
     _run(BIN / "python", "-m", "pytest", *pytest_args)
 
 
+def notebooks() -> None:
+    """The notebooks are committed without outputs; this renders them with outputs."""
+    _setup("dev")
+    out = ROOT / "build" / "notebooks"
+    paths = sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb"))
+    for fmt in ("notebook", "html"):
+        _run(BIN / "jupyter", "nbconvert", "--to", fmt, "--execute", "--output-dir", out, *paths)
+    print(f"rendered {len(paths)} notebooks into {out}")
+
+
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("demo", "test"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("demo", "test", "notebooks"):
         sys.exit(__doc__)
     try:
         if sys.argv[1] == "demo":
             demo()
+        elif sys.argv[1] == "notebooks":
+            notebooks()
         else:
             test(sys.argv[2:])
     except subprocess.CalledProcessError as exc:
