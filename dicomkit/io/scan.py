@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -25,11 +25,22 @@ from dicomkit.io.header import Row, read_batch
 from dicomkit.io.walk import FileEntry, PathLike, WalkError, walk
 from dicomkit.schema import ERROR_SCHEMA, instance_schema
 
-__all__ = ["MIN_PARALLEL_FILES", "fill_content_hashes", "read_files", "rows_to_frames"]
+__all__ = [
+    "MIN_PARALLEL_FILES",
+    "fill_content_hashes",
+    "read_batch_frames",
+    "read_entries",
+    "read_files",
+    "rows_to_frames",
+    "split_walk",
+]
 
 #: Below this many files a scan runs in-process: starting worker processes costs
 #: more than it saves.
 MIN_PARALLEL_FILES = 200
+
+
+Frames = tuple[pl.DataFrame, pl.DataFrame]
 
 
 def read_files(
@@ -39,7 +50,7 @@ def read_files(
     recursive: bool = True,
     workers: int | None = None,
     progress: bool | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> Frames:
     """Walk ``source`` and read every file's header.
 
     Returns ``(copies, errors)``: one instance row per DICOM file (duplicates
@@ -51,15 +62,23 @@ def read_files(
     ``progress=None`` shows a bar only when the scan lasts more than a second.
     Ctrl-C stops the workers and raises :class:`KeyboardInterrupt`.
     """
+    entries, walk_errors = split_walk(walk(source, recursive=recursive))
+    copies, errors = read_entries(entries, keywords, workers=workers, progress=progress)
+    return copies, pl.concat([walk_errors, errors]).sort("path")
+
+
+def split_walk(
+    items: Iterable[FileEntry | WalkError],
+) -> tuple[list[FileEntry], pl.DataFrame]:
+    """The files to read, and an errors frame of the paths that are not files."""
     entries: list[FileEntry] = []
-    rows: list[Row] = []
-    for item in walk(source, recursive=recursive):
+    errors: list[dict[str, Any]] = []
+    for item in items:
         if isinstance(item, WalkError):
-            rows.append(("error", _walk_error_row(item)))
+            errors.append(_walk_error_row(item))
         else:
             entries.append(item)
-    rows.extend(_read_all(entries, keywords, workers=workers, progress=progress))
-    return rows_to_frames(rows, keywords)
+    return entries, rows_to_frames([("error", e) for e in errors], ())[1]
 
 
 def _walk_error_row(error: WalkError) -> dict[str, Any]:
@@ -72,15 +91,23 @@ def _walk_error_row(error: WalkError) -> dict[str, Any]:
     }
 
 
-def _read_all(
-    entries: list[FileEntry],
+def read_entries(
+    entries: Sequence[FileEntry],
     keywords: Sequence[str],
     *,
-    workers: int | None,
-    progress: bool | None,
-) -> list[Row]:
+    workers: int | None = None,
+    progress: bool | None = None,
+    on_batch: Callable[[pl.DataFrame, pl.DataFrame], None] | None = None,
+) -> Frames:
+    """Read the headers of ``entries`` (in parallel); return ``(copies, errors)``.
+
+    Batches are read and turned into typed frames in the workers (columnar, no
+    per-row work here). ``on_batch(copies, errors)`` is called with each batch as
+    it completes, in completion order (the incremental cache checkpoints there).
+    """
     from tqdm.auto import tqdm  # imported here: only scans need it
 
+    keywords = tuple(keywords)
     n_workers = _worker_count(workers, len(entries))
     bar = tqdm(
         total=len(entries),
@@ -90,17 +117,33 @@ def _read_all(
         disable=progress is False,
         leave=progress is True,
     )
+    results: list[Frames] = []
+
+    def done(frames: Frames, n: int) -> None:
+        results.append(frames)
+        bar.update(n)
+        if on_batch is not None:
+            on_batch(*frames)
+
     try:
         if n_workers == 1:
-            rows: list[Row] = []
-            for start in range(0, len(entries), 64):
-                batch = entries[start : start + 64]
-                rows.extend(read_batch(batch, keywords))
-                bar.update(len(batch))
-            return rows
-        return _read_parallel(entries, keywords, n_workers, bar)
+            for start in range(0, len(entries), 256):
+                batch = entries[start : start + 256]
+                done(read_batch_frames(batch, keywords), len(batch))
+        else:
+            _read_parallel(list(entries), keywords, n_workers, done)
     finally:
         bar.close()
+    if not results:
+        return rows_to_frames([], keywords)
+    copies = pl.concat([c for c, _ in results], how="vertical")
+    errors = pl.concat([e for _, e in results], how="vertical")
+    return copies, errors.sort("path")
+
+
+def read_batch_frames(entries: Sequence[FileEntry], keywords: Sequence[str]) -> Frames:
+    """Read a batch of files into typed ``(copies, errors)`` frames (a worker task)."""
+    return rows_to_frames(read_batch(entries, keywords), keywords)
 
 
 def _worker_count(workers: int | None, n_files: int) -> int:
@@ -126,13 +169,16 @@ def _ignore_sigint() -> None:  # pragma: no cover - runs in worker processes
 
 
 def _read_parallel(
-    entries: list[FileEntry], keywords: Sequence[str], n_workers: int, bar: Any
-) -> list[Row]:
+    entries: list[FileEntry],
+    keywords: tuple[str, ...],
+    n_workers: int,
+    done: Callable[[Frames, int], None],
+) -> None:
     # Enough batches to balance the load and move the bar, few enough that the
     # per-task overhead stays small.
     size = max(16, min(512, len(entries) // (n_workers * 8) or 1))
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
-    results: list[list[Row] | None] = [None] * len(batches)
+    finished = [False] * len(batches)
     # "spawn": forking a process that already runs polars' thread pool can
     # deadlock, and a notebook kernel always has threads.
     context = multiprocessing.get_context("spawn")
@@ -140,16 +186,16 @@ def _read_parallel(
         n_workers, mp_context=context, initializer=_ignore_sigint
     )
     try:
-        pending: dict[Future[list[Row]], int] = {
-            executor.submit(read_batch, batch, tuple(keywords)): i
+        pending: dict[Future[Frames], int] = {
+            executor.submit(read_batch_frames, batch, keywords): i
             for i, batch in enumerate(batches)
         }
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
+            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in ready:
                 index = pending.pop(future)
-                results[index] = future.result()
-                bar.update(len(batches[index]))
+                done(future.result(), len(batches[index]))
+                finished[index] = True
     except BrokenProcessPool as exc:
         # Workers could not start or died (e.g. the main script came from stdin,
         # which "spawn" cannot re-import): finish in this process, losing nothing.
@@ -165,10 +211,8 @@ def _read_parallel(
         raise
     executor.shutdown(wait=True)
     for index, batch in enumerate(batches):
-        if results[index] is None:
-            results[index] = read_batch(batch, keywords)
-            bar.update(len(batch))
-    return [row for batch_rows in results if batch_rows for row in batch_rows]
+        if not finished[index]:
+            done(read_batch_frames(batch, keywords), len(batch))
 
 
 def _stop(executor: ProcessPoolExecutor) -> None:
@@ -191,7 +235,7 @@ def rows_to_frames(
     schema = instance_schema(keywords)
     copies = pl.DataFrame(instance_rows, schema=schema)
     errors = pl.DataFrame(error_rows, schema=ERROR_SCHEMA)
-    return copies, errors.sort("path")
+    return copies, errors
 
 
 def _text_path(path: str) -> str:
