@@ -70,7 +70,16 @@ def notebooks() -> None:
     out = ROOT / "build" / "notebooks"
     paths = sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb"))
     for fmt in ("notebook", "html"):
-        _run(BIN / "jupyter", "nbconvert", "--to", fmt, "--execute", "--output-dir", out, *paths)
+        _run(
+            BIN / "jupyter",
+            "nbconvert",
+            "--to",
+            fmt,
+            "--execute",
+            "--output-dir",
+            out,
+            *paths,
+        )
     print(f"rendered {len(paths)} notebooks into {out}")
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from dicomkit.io.content import content_hash
-from dicomkit.io.header import Row, read_batch
+from dicomkit.io.header import Reader, Row, read_batch
 from dicomkit.io.walk import FileEntry, PathLike, WalkError, walk
 from dicomkit.schema import ERROR_SCHEMA, instance_schema
 
@@ -98,6 +98,7 @@ def read_entries(
     workers: int | None = None,
     progress: bool | None = None,
     on_batch: Callable[[pl.DataFrame, pl.DataFrame], None] | None = None,
+    reader: Reader = "fast",
 ) -> Frames:
     """Read the headers of ``entries`` (in parallel); return ``(copies, errors)``.
 
@@ -129,9 +130,9 @@ def read_entries(
         if n_workers == 1:
             for start in range(0, len(entries), 256):
                 batch = entries[start : start + 256]
-                done(read_batch_frames(batch, keywords), len(batch))
+                done(read_batch_frames(batch, keywords, reader), len(batch))
         else:
-            _read_parallel(list(entries), keywords, n_workers, done)
+            _read_parallel(list(entries), keywords, n_workers, done, reader)
     finally:
         bar.close()
     if not results:
@@ -141,9 +142,11 @@ def read_entries(
     return copies, errors.sort("path")
 
 
-def read_batch_frames(entries: Sequence[FileEntry], keywords: Sequence[str]) -> Frames:
+def read_batch_frames(
+    entries: Sequence[FileEntry], keywords: Sequence[str], reader: Reader = "fast"
+) -> Frames:
     """Read a batch of files into typed ``(copies, errors)`` frames (a worker task)."""
-    return rows_to_frames(read_batch(entries, keywords), keywords)
+    return rows_to_frames(read_batch(entries, keywords, reader=reader), keywords)
 
 
 def _worker_count(workers: int | None, n_files: int) -> int:
@@ -173,6 +176,7 @@ def _read_parallel(
     keywords: tuple[str, ...],
     n_workers: int,
     done: Callable[[Frames, int], None],
+    reader: Reader,
 ) -> None:
     # Enough batches to balance the load and move the bar, few enough that the
     # per-task overhead stays small.
@@ -187,7 +191,7 @@ def _read_parallel(
     )
     try:
         pending: dict[Future[Frames], int] = {
-            executor.submit(read_batch_frames, batch, keywords): i
+            executor.submit(read_batch_frames, batch, keywords, reader): i
             for i, batch in enumerate(batches)
         }
         while pending:
@@ -212,7 +216,7 @@ def _read_parallel(
     executor.shutdown(wait=True)
     for index, batch in enumerate(batches):
         if not finished[index]:
-            done(read_batch_frames(batch, keywords), len(batch))
+            done(read_batch_frames(batch, keywords, reader), len(batch))
 
 
 def _stop(executor: ProcessPoolExecutor) -> None:
@@ -226,16 +230,88 @@ def _stop(executor: ProcessPoolExecutor) -> None:
 def rows_to_frames(
     rows: Iterable[Row], keywords: Sequence[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Build the typed ``(copies, errors)`` frames from header rows."""
-    instance_rows: list[dict[str, Any]] = []
+    """Build the typed ``(copies, errors)`` frames from header rows, column by column.
+
+    Instance rows are stacked into one Python list per column, and each column
+    becomes a typed polars Series in one call. List columns (ImageType,
+    PixelSpacing …) go through one string per row split in Rust, several times
+    faster than polars reading nested Python lists.
+    """
+    schema = instance_schema(keywords)
+    names = list(schema)
+    path_index = names.index("path")
+    stacked: list[tuple[Any, ...]] = []
     error_rows: list[dict[str, Any]] = []
     for kind, row in rows:
-        row["path"] = _text_path(row["path"])
-        (instance_rows if kind == "instance" else error_rows).append(row)
-    schema = instance_schema(keywords)
-    copies = pl.DataFrame(instance_rows, schema=schema)
+        if kind != "instance":
+            row["path"] = _text_path(row["path"])
+            error_rows.append(row)
+            continue
+        values = row if isinstance(row, tuple) else tuple(row[n] for n in names)
+        path = values[path_index]
+        if not path.isascii():
+            values = (*values[:path_index], _text_path(path), *values[path_index + 1 :])
+        stacked.append(values)
+    columns = list(zip(*stacked, strict=True)) if stacked else [()] * len(names)
+    copies = pl.DataFrame(
+        [
+            _column(name, schema[name], values)
+            for name, values in zip(names, columns, strict=True)
+        ]
+    )
     errors = pl.DataFrame(error_rows, schema=ERROR_SCHEMA)
     return copies, errors
+
+
+_SEPARATOR = "\x1f"  # the unit separator: never inside a value of a list column
+
+
+def _numeric_lists(name: str, dtype: pl.List, values: Sequence[Any]) -> pl.Series:
+    """Lists of numbers: one flat Series and the row of each item, grouped in Rust."""
+    flat: list[Any] = []
+    rows: list[int] = []
+    for index, value in enumerate(values):
+        if value:
+            flat.extend(value)
+            rows.extend([index] * len(value))
+    items = pl.DataFrame(
+        [
+            pl.Series("row", rows, dtype=pl.Int64),
+            pl.Series("v", flat, dtype=dtype.inner),
+        ]
+    )
+    grouped = items.group_by("row", maintain_order=True).agg("v")
+    every = pl.DataFrame(pl.Series("row", range(len(values)), dtype=pl.Int64))
+    column: pl.Series = every.join(
+        grouped, on="row", how="left", maintain_order="left"
+    )["v"]
+    typed: pl.Series = column.cast(dtype).alias(name)
+    return typed
+
+
+def _column(name: str, dtype: pl.DataType, values: Sequence[Any]) -> pl.Series:
+    if not isinstance(dtype, pl.List):
+        return pl.Series(name, values, dtype=dtype)
+    if dtype.inner != pl.Utf8:
+        return _numeric_lists(name, dtype, values)
+    joined: list[str | None] = []
+    for value in values:
+        if value is None:
+            joined.append(None)
+        elif any(item is None or _SEPARATOR in item for item in value):
+            # an empty component (e.g. SpecificCharacterSet "\\ISO 2022 IR 87") or a
+            # hostile value: build this column the slow, general way
+            return pl.Series(name, values, dtype=dtype)
+        else:
+            joined.append(_SEPARATOR.join(value))
+    text = pl.Series(name, joined, dtype=pl.Utf8)
+    split = text.str.split(_SEPARATOR)
+    # an empty list was joined into "" (values themselves are never empty)
+    lists: pl.Series = pl.select(
+        pl.when(text == "").then(pl.lit([], dtype=pl.List(pl.Utf8))).otherwise(split)
+    ).to_series()
+    typed: pl.Series = lists.cast(dtype).alias(name)
+    return typed
 
 
 def _text_path(path: str) -> str:

@@ -1,0 +1,567 @@
+"""The fast header reader: walk a file's elements with minimal work.
+
+pydicom builds a full data set and converts every value it is asked for through
+several layers. A scan wants ~60 values from each file, so this reader:
+
+* reads the file in large chunks (one ``read`` covers most headers);
+* walks the elements with precompiled ``struct`` unpacking, seeking over values it
+  does not need, including defined- and undefined-length sequences (walked item by
+  item, iteratively: no recursion, so deep nesting cannot overflow the stack);
+* decodes only the wanted values, with fast paths for ASCII text and numbers that
+  reproduce pydicom's own converters (multi-value splitting, padding), and hands
+  anything else (non-ASCII text, unusual VRs) to pydicom's converters, with the
+  file's character set;
+* checks, as the pydicom path does, that nothing is cut short.
+
+It handles Part 10 files in little endian (explicit or implicit VR, any
+compressed syntax). For anything else — no preamble, big endian, deflated, a
+DICOMDIR, an element it cannot walk, a value it cannot decode, a truncated file —
+it returns ``None`` and :mod:`dicomkit.io.header` reads the file with pydicom,
+so both paths give identical rows (a test enforces it).
+
+Guards: at most :data:`MAX_ELEMENTS` elements are walked and
+:data:`MAX_HEADER_BYTES` header bytes passed per file; beyond that the file is an
+error row (``header_too_large``), so no file can make a scan hang.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from pydicom.charset import convert_encodings
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import BaseTag
+from pydicom.valuerep import IS, DSfloat, PersonName
+from pydicom.values import convert_value as pydicom_convert
+
+from dicomkit.io.walk import FileEntry
+from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
+
+__all__ = ["MAX_ELEMENTS", "MAX_HEADER_BYTES", "ReadPlan", "read_fast"]
+
+MAX_ELEMENTS = 2_000_000
+MAX_HEADER_BYTES = 1 << 30
+CHUNK = 16384
+
+_TAG = struct.Struct("<HH")
+_IMPLICIT = struct.Struct("<HHI")  # group, element, length
+_EXPLICIT = struct.Struct("<HH2sH")  # group, element, VR, short length
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_UNDEFINED = 0xFFFFFFFF
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
+_FIRST_PIXEL_TAG = 0x7FE00008
+_LONG_VRS = frozenset(
+    {
+        b"OB",
+        b"OD",
+        b"OF",
+        b"OL",
+        b"OV",
+        b"OW",
+        b"SQ",
+        b"SV",
+        b"UC",
+        b"UN",
+        b"UR",
+        b"UT",
+        b"UV",
+    }
+)
+_SHORT_VRS = frozenset({
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO",
+    b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
+})  # fmt: skip
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_SLOW_SYNTAXES = frozenset(
+    {"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
+)  # BE, deflate
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+_CHARSET_TAG = 0x00080005
+_FRAMES_TAG = 0x00280008
+_NUMBER_FORMATS = {
+    "US": "H",
+    "SS": "h",
+    "UL": "I",
+    "SL": "i",
+    "FL": "f",
+    "FD": "d",
+    "UV": "Q",
+    "SV": "q",
+}
+_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "TM", "DT"})
+_TEXT_MULTI = frozenset({"LO", "SH", "UC"})
+_TEXT_SINGLE = frozenset({"LT", "ST", "UT"})
+
+
+class _Fallback(Exception):
+    """The fast path cannot read this file exactly as pydicom would."""
+
+
+class TooLarge(Exception):
+    """The header exceeds the per-file bounds."""
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What to read from every file: precomputed once per scan."""
+
+    keywords: tuple[str, ...]
+    kinds: tuple[Kind, ...]
+    tags: tuple[int | None, ...]  # per keyword; None for file meta keywords
+    wanted: frozenset[int]
+    dictionary_vrs: dict[int, str]
+    sop_index: int | None
+    frames_index: int | None
+
+    @classmethod
+    def build(cls, keywords: Sequence[str]) -> ReadPlan:
+        """The plan for ``keywords`` (exact pydicom keywords)."""
+        tags = tuple(
+            None if is_meta_keyword(k) else tag_for_keyword(k) for k in keywords
+        )
+        wanted = frozenset(t for t in tags if t is not None)
+        return cls(
+            tuple(keywords),
+            tuple(kind_of(k) for k in keywords),
+            tags,
+            wanted,
+            {t: dictionary_VR(t) for t in wanted},
+            _index(keywords, "SOPInstanceUID"),
+            _index(keywords, "NumberOfFrames"),
+        )
+
+
+def _index(keywords: Sequence[str], keyword: str) -> int | None:
+    return list(keywords).index(keyword) if keyword in keywords else None
+
+
+class _Reader:
+    """Bytes of one file, read in chunks on demand; positions are file offsets."""
+
+    __slots__ = ("base", "buf", "fp", "size")
+
+    def __init__(self, fp: BinaryIO, size: int) -> None:
+        self.fp, self.size = fp, size
+        self.buf = fp.read(CHUNK)
+        self.base = 0
+
+    def need(self, pos: int, n: int) -> int:
+        """Make ``[pos, pos + n)`` available; return its offset in ``buf``."""
+        start = pos - self.base
+        if start < 0 or start + n > len(self.buf):
+            if pos + n > self.size:
+                raise _Fallback  # the file ends inside: pydicom's path says how
+            self.fp.seek(pos)
+            self.buf = self.fp.read(max(CHUNK, n))
+            self.base = pos
+            start = 0
+        return start
+
+
+def read_fast(entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] | None:
+    """Read ``entry``'s values, or ``None`` to let pydicom read it.
+
+    The values come in the column order of
+    :func:`dicomkit.schema.instance_schema` (the keywords, then dicomkit's own
+    columns), ready to be stacked into columns.
+
+    Raises
+    ------
+    TooLarge
+        When the header passes the per-file bounds.
+    """
+    with open(entry.path, "rb") as fp:
+        reader = _Reader(fp, entry.file_size)
+        try:
+            return _read(reader, entry, plan)
+        except _Fallback:
+            return None
+
+
+def _read(reader: _Reader, entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] | None:
+    if reader.buf[128:132] != b"DICM":
+        return None
+    pos, syntax, media_class = _meta(reader)
+    if syntax is None or syntax in _SLOW_SYNTAXES or media_class == _DICOMDIR_CLASS:
+        return None
+    implicit = syntax == _IMPLICIT_LE
+    raw: dict[int, tuple[str, bytes]] = {}
+    pos, has_pixels = _walk(reader, pos, implicit, plan, raw)
+    charset = raw.get(_CHARSET_TAG)
+    encodings = _encodings(_decode(charset, "CS", None) if charset else None)
+    row: list[Any] = []  # in the order of instance_schema(keywords)
+    bad: list[str] = []
+    for keyword, kind, tag in zip(plan.keywords, plan.kinds, plan.tags, strict=True):
+        if tag is None:  # from the file meta
+            converted, problem = convert_value(syntax, kind)
+        else:
+            element = raw.get(tag)
+            if element is None:
+                converted, problem = None, None
+            else:
+                converted, problem = _typed(element, kind, encodings)
+        row.append(converted)
+        if problem is not None:
+            bad.append(f"{keyword}: {problem}")
+    if plan.sop_index is None or not row[plan.sop_index]:
+        return None  # the pydicom path makes the error row
+    frames = row[plan.frames_index] if plan.frames_index is not None else None
+    n_frames = frames if isinstance(frames, int) and frames > 0 else 1
+    row += [
+        entry.path,
+        entry.file_size,
+        entry.mtime_ns,
+        n_frames,
+        has_pixels,
+        bad,
+        None,
+    ]
+    return tuple(row)
+
+
+def _meta(reader: _Reader) -> tuple[int, str | None, str | None]:
+    """Walk the file meta group (explicit VR little endian) after ``DICM``."""
+    pos, syntax, media_class = 132, None, None
+    while True:
+        start = reader.need(pos, 8)
+        buf = reader.buf
+        group, element = _TAG.unpack_from(buf, start)
+        if group != 0x0002:
+            return pos, syntax, media_class
+        vr = buf[start + 4 : start + 6]
+        if vr in _LONG_VRS:
+            start = reader.need(pos, 12)
+            (length,) = _U32.unpack_from(reader.buf, start + 8)
+            header = 12
+        elif vr in _SHORT_VRS:
+            (length,) = _U16.unpack_from(buf, start + 6)
+            header = 8
+        else:
+            raise _Fallback
+        if length == _UNDEFINED:
+            raise _Fallback
+        if element in (0x0010, 0x0002):
+            at = reader.need(pos + header, length)
+            text = reader.buf[at : at + length].decode("latin-1").rstrip("\0 ")
+            if element == 0x0010:
+                syntax = text
+            else:
+                media_class = text
+        pos += header + length
+
+
+def _walk(
+    reader: _Reader,
+    pos: int,
+    implicit: bool,
+    plan: ReadPlan,
+    raw: dict[int, tuple[str, bytes]],
+) -> tuple[int, bool]:
+    """Walk the top-level elements up to the pixel data; collect wanted raw values.
+
+    The hot loop of a scan: one ``unpack_from`` per element header, the buffer
+    refilled only when an element lies beyond it.
+    """
+    wanted, vrs = plan.wanted, plan.dictionary_vrs
+    size = reader.size
+    buf, base = reader.buf, reader.base
+    end = len(buf)
+    limit = min(size, MAX_HEADER_BYTES)
+    for _ in range(MAX_ELEMENTS):
+        if pos >= limit:
+            if pos >= size:
+                return pos, False
+            raise TooLarge(f"more than {MAX_HEADER_BYTES:,} header bytes")  # noqa: EM102
+        start = pos - base
+        if start < 0 or start + 12 > end:
+            if pos + 8 > size:
+                raise _Fallback  # stray bytes at the end: pydicom's path reports them
+            reader.need(pos, min(12, size - pos))
+            buf, base = reader.buf, reader.base
+            end, start = len(buf), pos - base
+        if implicit:
+            group, element, length = _IMPLICIT.unpack_from(buf, start)
+            header = 8
+            tag = group << 16 | element
+            vr = vrs.get(tag, "")
+        else:
+            group, element, code, length = _EXPLICIT.unpack_from(buf, start)
+            tag = group << 16 | element
+            if code in _LONG_VRS:
+                if start + 12 > end:
+                    raise _Fallback
+                (length,) = _U32.unpack_from(buf, start + 8)
+                header = 12
+            elif code in _SHORT_VRS:
+                header = 8
+            else:
+                raise _Fallback  # e.g. implicit VR inside an explicit data set
+            vr = ""
+            if tag in wanted or length == _UNDEFINED:
+                vr = code.decode("ascii")
+        if group == 0x0004:
+            raise _Fallback  # directory records: a DICOMDIR, whatever its class says
+        if tag >= _FIRST_PIXEL_TAG:
+            if tag in _PIXEL_TAGS:
+                _check_pixels(reader, pos + header, length)
+                return pos, True
+            raise _Fallback  # an element after the pixel data's group: unusual
+        if length == _UNDEFINED:
+            if tag in wanted:
+                raise _Fallback
+            pos = _skip_undefined(reader, pos + header, implicit or vr == "UN")
+            buf, base = reader.buf, reader.base
+            end = len(buf)
+            continue
+        if tag in wanted or tag == _CHARSET_TAG:
+            if tag in wanted and (vr == "UN" or " or " in vr or not vr):
+                raise _Fallback
+            at = reader.need(pos + header, length)
+            buf, base = reader.buf, reader.base
+            end = len(buf)
+            raw[tag] = (vr if tag in wanted else "CS", buf[at : at + length])
+        pos += header + length
+        if pos > size:
+            raise _Fallback  # cut short inside a value
+    raise TooLarge(f"more than {MAX_ELEMENTS:,} elements")  # noqa: EM102
+
+
+def _check_pixels(reader: _Reader, start: int, length: int) -> None:
+    if length == _UNDEFINED:
+        _skip_undefined(reader, start, False, fragments=True)
+    elif start + length > reader.size:
+        raise _Fallback
+
+
+def _skip_undefined(
+    reader: _Reader, pos: int, implicit: bool, *, fragments: bool = False
+) -> int:
+    """Skip an undefined-length value (a sequence, or encapsulated pixel data).
+
+    Walks item and element headers iteratively and seeks over defined lengths;
+    returns the position after the closing sequence delimiter.
+    """
+    depth = 1  # open sequences (an undefined item adds one level too)
+    modes = [implicit]
+    size = reader.size
+    count = 0
+    while True:
+        count += 1
+        if count > MAX_ELEMENTS or pos > MAX_HEADER_BYTES:
+            raise TooLarge(f"a sequence of more than {MAX_ELEMENTS:,} elements")  # noqa: EM102
+        if pos + 8 > size:
+            raise _Fallback
+        start = reader.need(pos, 8)
+        buf = reader.buf
+        group, element = _TAG.unpack_from(buf, start)
+        tag = group << 16 | element
+        if group == 0xFFFE:
+            (length,) = _U32.unpack_from(buf, start + 4)
+            pos += 8
+            if tag in (_SEQUENCE_END, _ITEM_END):
+                depth -= 1
+                modes.pop()
+                if depth == 0:
+                    return pos
+            elif tag == _ITEM:
+                if length == _UNDEFINED:
+                    depth += 1
+                    modes.append(modes[-1])
+                else:
+                    pos += length
+            else:
+                raise _Fallback
+            continue
+        if fragments:
+            raise _Fallback
+        mode = modes[-1]
+        if mode:
+            (length,) = _U32.unpack_from(buf, start + 4)
+            header, un = 8, False
+        else:
+            code = buf[start + 4 : start + 6]
+            if code in _LONG_VRS:
+                start = reader.need(pos, 12)
+                (length,) = _U32.unpack_from(reader.buf, start + 8)
+                header = 12
+            elif code in _SHORT_VRS:
+                (length,) = _U16.unpack_from(buf, start + 6)
+                header = 8
+            else:
+                raise _Fallback
+            un = code == b"UN"
+        pos += header
+        if length == _UNDEFINED:  # a nested sequence
+            depth += 1
+            modes.append(mode or un)
+        else:
+            pos += length
+
+
+_ASCII_FAST = frozenset(
+    {
+        "UI",
+        "CS",
+        "AE",
+        "AS",
+        "DA",
+        "TM",
+        "DT",
+        "DS",
+        "IS",
+        "SH",
+        "LO",
+        "UC",
+        "LT",
+        "ST",
+        "UT",
+        "PN",
+    }
+)
+_STRIP_NUL_SPACE = frozenset({"SH", "LO", "UC", "LT", "ST", "UT"})
+_UNPACK = {vr: struct.Struct("<" + fmt) for vr, fmt in _NUMBER_FORMATS.items()}
+_FINITE = float("inf")
+
+
+def _typed(
+    element: tuple[str, bytes], kind: Kind, encodings: list[str] | None
+) -> tuple[Any, str | None]:
+    """``convert_value(_decode(element), kind)``, with shortcuts for the common cases.
+
+    A single ASCII value, or one binary number, converts directly; everything
+    else takes the general route, so the result is always the same.
+    """
+    vr, data = element
+    if not data:
+        return None, None
+    if (
+        vr in _ASCII_FAST
+        and data.isascii()
+        and b"\\" not in data
+        and b"\x1b" not in data
+    ):
+        if vr == "PN":
+            text = data.rstrip(b"\x00 ").decode("ascii")
+        elif vr in _STRIP_NUL_SPACE:
+            text = data.decode("ascii").rstrip("\0 ")
+        elif vr == "DS":
+            text = data.decode("ascii").strip().rstrip(" \x00")
+        else:  # UI, IS and the string VRs
+            text = data.decode("ascii").rstrip(" \x00")
+        if not text:
+            return None, None
+        shortcut = _shortcut(text, vr, kind)
+        if shortcut is not None:
+            return shortcut, None
+    elif vr in _UNPACK and len(data) == _UNPACK[vr].size and kind in ("int", "float"):
+        (number,) = _UNPACK[vr].unpack(data)
+        if kind == "float" and abs(number) < _FINITE:
+            return float(number), None
+        if kind == "int" and isinstance(number, int):
+            return number, None
+    return convert_value(_decode(element, vr, encodings), kind)
+
+
+def _shortcut(text: str, vr: str, kind: Kind) -> Any:
+    """The typed value of one clean ASCII value, or None to take the general route."""
+    try:
+        if kind == "str":
+            return text
+        if kind == "str_list":
+            return [text]
+        if kind in ("float", "float_list") and vr == "DS":
+            number = float(text)
+            if abs(number) < _FINITE:
+                return number if kind == "float" else [number]
+        elif kind in ("int", "int_list") and vr == "IS":
+            integer = int(text)
+            return integer if kind == "int" else [integer]
+        elif kind == "date" and vr == "DA" and len(text) == 8 and text.isdigit():
+            return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        elif kind == "time" and vr == "TM":
+            return _time(text)
+    except ValueError:
+        return None
+    return None
+
+
+def _time(text: str) -> dt.time | None:
+    """``HHMMSS[.ffffff]`` as pydicom's TM reads it; None for any other form."""
+    main, _, fraction = text.partition(".")
+    if len(main) != 6 or not main.isdigit() or len(fraction) > 6:
+        return None
+    if fraction and not fraction.isdigit():
+        return None
+    hour, minute, second = int(main[:2]), int(main[2:4]), int(main[4:])
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    return dt.time(hour, minute, second, int(fraction.ljust(6, "0")) if fraction else 0)
+
+
+def _encodings(charset: Any) -> list[str] | None:
+    if not charset:
+        return None
+    values = [charset] if isinstance(charset, str) else list(charset)
+    return list(convert_encodings(values))
+
+
+def _decode(element: tuple[str, bytes], vr: str, encodings: list[str] | None) -> Any:
+    """The value pydicom's converters would give, fast for the common cases."""
+    _, data = element
+    if not data:
+        return None
+    if vr == "UI":
+        items = data.decode("latin-1").rstrip("\0 ").rstrip(" \x00").split("\\")
+        return items[0] if len(items) == 1 else items
+    if vr in _STRING_VRS:
+        items = data.decode("latin-1").rstrip(" \x00").split("\\")
+        return items[0] if len(items) == 1 else items
+    if vr == "DS":
+        try:
+            items = data.decode("latin-1").strip().rstrip(" \x00").split("\\")
+            values = [DSfloat(x) for x in items]
+        except (ValueError, OverflowError):
+            return _slow(element, encodings)
+        return values[0] if len(values) == 1 else values
+    if vr == "IS":
+        try:
+            items = data.decode("latin-1").rstrip(" \x00").split("\\")
+            numbers = [IS(x) for x in items]
+        except (ValueError, OverflowError, TypeError):
+            return _slow(element, encodings)
+        return numbers[0] if len(numbers) == 1 else numbers
+    fmt = _NUMBER_FORMATS.get(vr)
+    if fmt is not None:
+        width = struct.calcsize(fmt)
+        if len(data) % width:
+            return _slow(element, encodings)
+        unpacked = struct.unpack(f"<{len(data) // width}{fmt}", data)
+        return unpacked[0] if len(unpacked) == 1 else list(unpacked)
+    plain = data.isascii() and b"\x1b" not in data
+    if vr == "PN" and plain:
+        items = data.rstrip(b"\x00 ").decode("ascii").split("\\")
+        names = [str(PersonName(x)) for x in items]
+        return names[0] if len(names) == 1 else names
+    if vr in _TEXT_MULTI and plain:
+        items = [x.rstrip("\0 ") for x in data.decode("ascii").split("\\")]
+        return items[0] if len(items) == 1 else items
+    if vr in _TEXT_SINGLE and plain:
+        return data.decode("ascii").rstrip("\0 ")
+    return _slow(element, encodings)
+
+
+def _slow(element: tuple[str, bytes], encodings: list[str] | None) -> Any:
+    """pydicom's own conversion (charsets, unusual VRs); a failure falls back whole."""
+    vr, data = element
+    raw = RawDataElement(BaseTag(0), vr, len(data), data, 0, False, True)
+    try:
+        return pydicom_convert(vr, raw, encodings)
+    except Exception as exc:
+        raise _Fallback from exc
