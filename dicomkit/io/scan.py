@@ -194,8 +194,25 @@ def _read_parallel(
             executor.submit(read_batch_frames, batch, keywords, reader): i
             for i, batch in enumerate(batches)
         }
+        # Workers take batches from the front; this process takes them from the
+        # back while it waits (a batch not yet handed to a worker can be
+        # cancelled), so no time is lost while the workers start up.
+        stealable = sorted(pending.items(), key=lambda item: item[1])
         while pending:
-            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            ready, _ = wait(pending, timeout=0, return_when=FIRST_COMPLETED)
+            if not ready:
+                while stealable and not stealable[-1][0].cancel():
+                    stealable.pop()
+                if stealable:
+                    future, index = stealable.pop()
+                    del pending[future]
+                    done(
+                        read_batch_frames(batches[index], keywords, reader),
+                        len(batches[index]),
+                    )
+                    finished[index] = True
+                    continue
+                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
                 index = pending.pop(future)
                 done(future.result(), len(batches[index]))
