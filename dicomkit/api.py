@@ -6,9 +6,9 @@ import os
 from collections.abc import Iterable
 
 from dicomkit.collection import Collection
-from dicomkit.hierarchy import OnDuplicate, resolve_resends
+from dicomkit.hierarchy import OnDuplicate
+from dicomkit.io.cache import CacheOption, scan_frames
 from dicomkit.io.parquet import read_index
-from dicomkit.io.scan import fill_content_hashes, read_files
 from dicomkit.io.walk import PathLike
 from dicomkit.schema import validate_keywords
 
@@ -23,6 +23,7 @@ def scan(
     progress: bool | None = None,
     keywords: Iterable[str] | None = None,
     on_duplicate: OnDuplicate = "newest",
+    cache: CacheOption = None,
 ) -> Collection:
     """Scan DICOM files into a :class:`Collection` grouped by Patient → Study → Series.
 
@@ -52,6 +53,25 @@ def scan(
         (default; the later mtime, then the later path, is the instance, the
         others go to ``col.resends``), ``"first"`` (keep the oldest copy), or
         ``"error"`` (raise :class:`~dicomkit.exceptions.DuplicateInstanceError`).
+    cache
+        Keep an index of every file's row, keyed by ``(path, file_size,
+        mtime_ns)``, so that the next scan of the same source only stats the files
+        and reads just the added or modified ones (removed files drop out). The
+        result is always the one a scan without cache gives.
+
+        ``None`` (default): on for a folder of at least
+        :data:`~dicomkit.io.cache.MIN_CACHE_FILES` (1,000) files, off for smaller
+        folders, single files and lists of paths. ``True``: on for any source.
+        ``False``: off; nothing is read or written. A path: use that cache file.
+
+        The cache lives in ``$DICOMKIT_CACHE_DIR``, else
+        ``$XDG_CACHE_HOME/dicomkit``, else ``~/.cache/dicomkit`` (one
+        ``scan-<hash>.parquet`` per source, recursive flag and keyword list; never
+        inside the scanned folder; safe to delete). It is plain parquet, written
+        atomically, and checkpointed while files are read, so an interrupted
+        scan resumes where it stopped. A damaged or foreign cache file is ignored
+        with a :class:`RuntimeWarning` and rewritten. Details:
+        :mod:`dicomkit.io.cache`.
 
     Returns
     -------
@@ -62,22 +82,28 @@ def scan(
     FileNotFoundError
         If ``source`` is a single path that does not exist.
     ValueError
-        For an unknown or unindexable keyword in ``keywords``.
+        For an unknown or unindexable keyword in ``keywords``, or an unknown
+        ``on_duplicate``.
     KeyboardInterrupt
-        On Ctrl-C, after the worker processes are stopped.
+        On Ctrl-C, after the worker processes are stopped (and, with a cache, the
+        rows read so far are saved).
 
     Examples
     --------
     >>> import dicomkit as dk
     >>> col = dk.scan("data/sample")   # doctest: +SKIP
     >>> col.errors.select("path", "reason")   # doctest: +SKIP
+    >>> col = dk.scan("archive/", cache=True)   # doctest: +SKIP
     """
     columns = validate_keywords(keywords)
-    copies, errors = read_files(
-        source, columns, recursive=recursive, workers=workers, progress=progress
-    )
-    instances, resends = resolve_resends(
-        fill_content_hashes(copies), on_duplicate=on_duplicate
+    instances, resends, errors = scan_frames(
+        source,
+        columns,
+        recursive=recursive,
+        workers=workers,
+        progress=progress,
+        on_duplicate=on_duplicate,
+        cache=cache,
     )
     return Collection(instances, resends, errors)
 

@@ -96,6 +96,17 @@ def write_dataset(
 MakeFile = Callable[..., Path]
 
 
+@pytest.fixture(autouse=True)
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scans in tests (and the notebooks and subprocesses they start) never write
+    to the user's cache folder."""
+    monkeypatch.setenv(
+        "DICOMKIT_CACHE_DIR", str(tmp_path_factory.mktemp("dicomkit-cache"))
+    )
+
+
 @pytest.fixture
 def make_file(tmp_path: Path) -> MakeFile:
     """Write a DICOM file under ``tmp_path``: ``make_file("a/b.dcm", **attrs)``."""
