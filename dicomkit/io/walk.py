@@ -12,16 +12,18 @@ import os
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 __all__ = ["FileEntry", "WalkError", "walk"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-@dataclass(frozen=True)
-class FileEntry:
-    """A regular file to read, with the stat values the index keeps."""
+class FileEntry(NamedTuple):
+    """A regular file to read, with the stat values the index keeps.
+
+    A named tuple: a scan makes one per file, and these are the cheapest to make.
+    """
 
     path: str
     file_size: int
@@ -80,52 +82,84 @@ def walk(
 def _walk_one(
     path: str, *, recursive: bool, seen_dirs: set[tuple[int, int]]
 ) -> Iterator[FileEntry | WalkError]:
+    """Everything under one path, depth first, each folder's entries sorted.
+
+    Iterative (a stack of folder listings), so deep trees cost no recursion.
+    """
+    item = _stat_path(path)
+    if not isinstance(item, os.stat_result):
+        yield item
+        return
+    if not stat.S_ISDIR(item.st_mode):
+        yield _classify(path, item)
+        return
+    stack = [_listing(path, item, seen_dirs)]
+    while stack:
+        entries = stack[-1]
+        if isinstance(entries, WalkError):
+            stack.pop()
+            yield entries
+            continue
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        try:
+            st = entry.stat()  # follows links, like os.stat
+        except OSError:
+            found = _stat_path(entry.path)  # says why: a broken link, a loop …
+            if isinstance(found, WalkError):
+                yield found
+                continue
+            st = found
+        if stat.S_ISREG(st.st_mode):  # the common case: one stat, no joining
+            yield FileEntry(entry.path, st.st_size, st.st_mtime_ns)
+        elif stat.S_ISDIR(st.st_mode):
+            if recursive:
+                stack.append(_listing(entry.path, st, seen_dirs))
+        else:
+            yield _classify(entry.path, st)
+
+
+def _stat_path(path: str) -> os.stat_result | WalkError:
     try:
-        st = os.stat(path)  # follows links
+        return os.stat(path)  # follows links
     except FileNotFoundError:
         if os.path.islink(path):
-            yield WalkError(
+            return WalkError(
                 path, "broken_link", "a symbolic link whose target does not exist"
             )
-        else:
-            yield WalkError(path, "missing", "no such file or folder")
-        return
+        return WalkError(path, "missing", "no such file or folder")
     except OSError as exc:  # e.g. a symbolic link loop, a name too long
-        yield WalkError(path, "unreadable", f"cannot stat: {exc.strerror or exc}")
-        return
-    if stat.S_ISDIR(st.st_mode):
-        yield from _walk_dir(path, st, recursive=recursive, seen_dirs=seen_dirs)
-    elif stat.S_ISREG(st.st_mode):
-        yield FileEntry(path, st.st_size, st.st_mtime_ns)
-    else:
-        kind = _special_kind(st.st_mode)
-        yield WalkError(
-            path,
-            "not_regular_file",
-            f"a {kind}, not a regular file: not opened, so the scan cannot block on it",
-        )
+        return WalkError(path, "unreadable", f"cannot stat: {exc.strerror or exc}")
 
 
-def _walk_dir(
-    path: str, st: os.stat_result, *, recursive: bool, seen_dirs: set[tuple[int, int]]
-) -> Iterator[FileEntry | WalkError]:
+def _classify(path: str, st: os.stat_result) -> FileEntry | WalkError:
+    if stat.S_ISREG(st.st_mode):
+        return FileEntry(path, st.st_size, st.st_mtime_ns)
+    kind = _special_kind(st.st_mode)
+    return WalkError(
+        path,
+        "not_regular_file",
+        f"a {kind}, not a regular file: not opened, so the scan cannot block on it",
+    )
+
+
+def _listing(
+    path: str, st: os.stat_result, seen_dirs: set[tuple[int, int]]
+) -> Iterator[os.DirEntry[str]] | WalkError:
+    """A folder's entries, sorted by name; empty for a folder already walked."""
     key = (st.st_dev, st.st_ino)
     if key in seen_dirs:  # a link loop, or the same folder reached twice
-        return
+        return iter(())
     seen_dirs.add(key)
     try:
         with os.scandir(path) as it:
-            names = sorted(entry.name for entry in it)
+            return iter(sorted(it, key=lambda entry: entry.name))
     except OSError as exc:
-        yield WalkError(
+        return WalkError(
             path, "unreadable_folder", f"cannot list folder: {exc.strerror or exc}"
         )
-        return
-    for name in names:
-        child = os.path.join(path, name)
-        if not recursive and os.path.isdir(child):
-            continue
-        yield from _walk_one(child, recursive=recursive, seen_dirs=seen_dirs)
 
 
 def _special_kind(mode: int) -> str:
