@@ -323,9 +323,11 @@ def _walk(
         if tag in wanted or tag == _CHARSET_TAG:
             if tag in wanted and (vr == "UN" or " or " in vr or not vr):
                 raise _Fallback
-            at = reader.need(pos + header, length)
-            buf, base = reader.buf, reader.base
-            end = len(buf)
+            at = pos + header - base
+            if at < 0 or at + length > end:  # beyond the buffer: read on
+                at = reader.need(pos + header, length)
+                buf, base = reader.buf, reader.base
+                end = len(buf)
             raw[tag] = (vr if tag in wanted else "CS", buf[at : at + length])
         pos += header + length
         if pos > size:
@@ -441,12 +443,7 @@ def _typed(
     vr, data = element
     if not data:
         return None, None
-    if (
-        vr in _ASCII_FAST
-        and data.isascii()
-        and b"\\" not in data
-        and b"\x1b" not in data
-    ):
+    if vr in _ASCII_FAST and data.isascii() and b"\x1b" not in data:
         if vr == "PN":
             text = data.rstrip(b"\x00 ").decode("ascii")
         elif vr in _STRIP_NUL_SPACE:
@@ -457,9 +454,15 @@ def _typed(
             text = data.decode("ascii").rstrip(" \x00")
         if not text:
             return None, None
-        shortcut = _shortcut(text, vr, kind)
-        if shortcut is not None:
-            return shortcut, None
+        if "\\" in text:
+            if vr not in _TEXT_SINGLE and kind.endswith("_list"):
+                many = _many(text, vr, kind)
+                if many is not None:
+                    return many, None
+        else:
+            shortcut = _shortcut(text, vr, kind)
+            if shortcut is not None:
+                return shortcut, None
     elif vr in _UNPACK and len(data) == _UNPACK[vr].size and kind in ("int", "float"):
         (number,) = _UNPACK[vr].unpack(data)
         if kind == "float" and abs(number) < _FINITE:
@@ -487,6 +490,25 @@ def _shortcut(text: str, vr: str, kind: Kind) -> Any:
             return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
         elif kind == "time" and vr == "TM":
             return _time(text)
+    except ValueError:
+        return None
+    return None
+
+
+def _many(text: str, vr: str, kind: Kind) -> list[Any] | None:
+    """Several clean ASCII values as a typed list, or None for the general route."""
+    items = text.split("\\")
+    try:
+        if kind == "str_list":
+            if vr in _STRIP_NUL_SPACE:  # pydicom strips each LO/SH/UC value
+                items = [x.rstrip("\0 ") for x in items]
+            return [x or None for x in items]
+        if kind == "float_list" and vr == "DS":
+            numbers = [float(x) for x in items]
+            if all(abs(n) < _FINITE for n in numbers):
+                return numbers
+        elif kind == "int_list" and vr == "IS":
+            return [int(x) for x in items]
     except ValueError:
         return None
     return None
