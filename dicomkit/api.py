@@ -39,9 +39,11 @@ def scan(
     recursive
         Descend into sub-folders (default ``True``).
     workers
-        Processes to read with. ``None`` (default) uses every core when there are
-        enough files to gain from it (:data:`dicomkit.io.scan.MIN_PARALLEL_FILES`),
-        ``1`` reads in this process.
+        Processes to read with, this one included: ``N`` starts ``N - 1`` worker
+        processes and reads in this one too. ``None`` (default) uses every core
+        when there are enough files to gain from it
+        (:data:`dicomkit.io.scan.MIN_PARALLEL_FILES`); ``1`` reads in this process
+        only.
     progress
         ``None`` shows a progress bar (``tqdm.auto``: a widget in notebooks) once
         a scan has run for a second; ``True`` always, ``False`` never.

@@ -58,7 +58,8 @@ def read_files(
     account for every path the walk met.
 
     ``workers=None`` uses every core once there are at least
-    :data:`MIN_PARALLEL_FILES` files; ``workers=1`` reads in this process.
+    :data:`MIN_PARALLEL_FILES` files (this process reads too, beside
+    ``workers - 1`` spawned ones); ``workers=1`` reads in this process only.
     ``progress=None`` shows a bar only when the scan lasts more than a second.
     Ctrl-C stops the workers and raises :class:`KeyboardInterrupt`.
     """
@@ -132,7 +133,8 @@ def read_entries(
                 batch = entries[start : start + 256]
                 done(read_batch_frames(batch, keywords, reader), len(batch))
         else:
-            _read_parallel(list(entries), keywords, n_workers, done, reader)
+            # this process reads too: n readers are n - 1 worker processes and it
+            _read_parallel(list(entries), keywords, n_workers - 1, done, reader)
     finally:
         bar.close()
     if not results:
@@ -180,43 +182,48 @@ def _read_parallel(
 ) -> None:
     # Enough batches to balance the load and move the bar, few enough that the
     # per-task overhead stays small.
-    size = max(16, min(512, len(entries) // (n_workers * 8) or 1))
+    size = max(16, min(512, len(entries) // ((n_workers + 1) * 8) or 1))
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
-    finished = [False] * len(batches)
+    # Workers take batches from the front, a few at a time; this process takes
+    # them from the back whenever no result is waiting, so no time is lost while
+    # the workers start up. Nothing is ever cancelled: a batch is handed out once.
+    front, back = 0, len(batches)
     # "spawn": forking a process that already runs polars' thread pool can
     # deadlock, and a notebook kernel always has threads.
     context = multiprocessing.get_context("spawn")
     executor = ProcessPoolExecutor(
         n_workers, mp_context=context, initializer=_ignore_sigint
     )
+    pending: dict[Future[Frames], int] = {}
     try:
-        pending: dict[Future[Frames], int] = {
-            executor.submit(read_batch_frames, batch, keywords, reader): i
-            for i, batch in enumerate(batches)
-        }
-        # Workers take batches from the front; this process takes them from the
-        # back while it waits (a batch not yet handed to a worker can be
-        # cancelled), so no time is lost while the workers start up.
-        stealable = sorted(pending.items(), key=lambda item: item[1])
-        while pending:
+        while front < back and len(pending) < 2 * n_workers:
+            pending[
+                executor.submit(read_batch_frames, batches[front], keywords, reader)
+            ] = front
+            front += 1
+        while pending or front < back:
             ready, _ = wait(pending, timeout=0, return_when=FIRST_COMPLETED)
+            if not ready and front < back:
+                back -= 1
+                done(
+                    read_batch_frames(batches[back], keywords, reader),
+                    len(batches[back]),
+                )
+                continue
             if not ready:
-                while stealable and not stealable[-1][0].cancel():
-                    stealable.pop()
-                if stealable:
-                    future, index = stealable.pop()
-                    del pending[future]
-                    done(
-                        read_batch_frames(batches[index], keywords, reader),
-                        len(batches[index]),
-                    )
-                    finished[index] = True
-                    continue
                 ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
-                index = pending.pop(future)
-                done(future.result(), len(batches[index]))
-                finished[index] = True
+                index = pending[future]
+                frames = future.result()  # a broken pool raises here: keep the index
+                del pending[future]
+                done(frames, len(batches[index]))
+                if front < back:
+                    pending[
+                        executor.submit(
+                            read_batch_frames, batches[front], keywords, reader
+                        )
+                    ] = front
+                    front += 1
     except BrokenProcessPool as exc:
         # Workers could not start or died (e.g. the main script came from stdin,
         # which "spawn" cannot re-import): finish in this process, losing nothing.
@@ -227,13 +234,15 @@ def _read_parallel(
             RuntimeWarning,
             stacklevel=5,
         )
+        for index in sorted([*pending.values(), *range(front, back)]):
+            done(
+                read_batch_frames(batches[index], keywords, reader), len(batches[index])
+            )
+        return
     except BaseException:
         _stop(executor)
         raise
     executor.shutdown(wait=True)
-    for index, batch in enumerate(batches):
-        if not finished[index]:
-            done(read_batch_frames(batch, keywords, reader), len(batch))
 
 
 def _stop(executor: ProcessPoolExecutor) -> None:
