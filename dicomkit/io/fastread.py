@@ -42,7 +42,15 @@ from pydicom.values import convert_value as pydicom_convert
 from dicomkit.io.walk import FileEntry
 from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
 
-__all__ = ["MAX_ELEMENTS", "MAX_HEADER_BYTES", "ReadPlan", "read_fast"]
+__all__ = [
+    "LONG_VRS",
+    "MAX_ELEMENTS",
+    "MAX_HEADER_BYTES",
+    "SHORT_VRS",
+    "ReadPlan",
+    "TooLarge",
+    "read_fast",
+]
 
 MAX_ELEMENTS = 2_000_000
 MAX_HEADER_BYTES = 1 << 30
@@ -57,7 +65,8 @@ _UNDEFINED = 0xFFFFFFFF
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 _FIRST_PIXEL_TAG = 0x7FE00008
-_LONG_VRS = frozenset(
+#: VRs whose explicit-VR header has a 4-byte length (PS3.5 7.1.2), and the others.
+LONG_VRS = frozenset(
     {
         b"OB",
         b"OD",
@@ -74,7 +83,7 @@ _LONG_VRS = frozenset(
         b"UV",
     }
 )
-_SHORT_VRS = frozenset({
+SHORT_VRS = frozenset({
     b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO",
     b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
 })  # fmt: skip
@@ -236,11 +245,11 @@ def _meta(reader: _Reader) -> tuple[int, str | None, str | None]:
         if group != 0x0002:
             return pos, syntax, media_class
         vr = buf[start + 4 : start + 6]
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS:
             start = reader.need(pos, 12)
             (length,) = _U32.unpack_from(reader.buf, start + 8)
             header = 12
-        elif vr in _SHORT_VRS:
+        elif vr in SHORT_VRS:
             (length,) = _U16.unpack_from(buf, start + 6)
             header = 8
         else:
@@ -294,12 +303,12 @@ def _walk(
         else:
             group, element, code, length = _EXPLICIT.unpack_from(buf, start)
             tag = group << 16 | element
-            if code in _LONG_VRS:
+            if code in LONG_VRS:
                 if start + 12 > end:
                     raise _Fallback
                 (length,) = _U32.unpack_from(buf, start + 8)
                 header = 12
-            elif code in _SHORT_VRS:
+            elif code in SHORT_VRS:
                 header = 8
             else:
                 raise _Fallback  # e.g. implicit VR inside an explicit data set
@@ -389,11 +398,11 @@ def _skip_undefined(
             header, un = 8, False
         else:
             code = buf[start + 4 : start + 6]
-            if code in _LONG_VRS:
+            if code in LONG_VRS:
                 start = reader.need(pos, 12)
                 (length,) = _U32.unpack_from(reader.buf, start + 8)
                 header = 12
-            elif code in _SHORT_VRS:
+            elif code in SHORT_VRS:
                 (length,) = _U16.unpack_from(buf, start + 6)
                 header = 8
             else:

@@ -31,7 +31,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from dicomkit.io.fastread import ReadPlan, TooLarge, read_fast
+from dicomkit.io.fastread import LONG_VRS, SHORT_VRS, ReadPlan, TooLarge, read_fast
 from dicomkit.io.walk import FileEntry
 from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
 
@@ -48,27 +48,7 @@ _IMPLICIT_LE = "1.2.840.10008.1.2"
 _EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _EXPLICIT_BE = "1.2.840.10008.1.2.2"
 _DEFLATED = "1.2.840.10008.1.2.1.99"
-_LONG_VRS = frozenset(
-    {
-        b"OB",
-        b"OD",
-        b"OF",
-        b"OL",
-        b"OV",
-        b"OW",
-        b"SQ",
-        b"SV",
-        b"UC",
-        b"UN",
-        b"UR",
-        b"UT",
-        b"UV",
-    }
-)
-_VALID_VRS = _LONG_VRS | {
-    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO",
-    b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
-}  # fmt: skip
+_VALID_VRS = LONG_VRS | SHORT_VRS
 _ITEM = 0xFFFEE000
 _SEQUENCE_END = 0xFFFEE0DD
 _MAX_FRAGMENTS = 1_000_000
