@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from concurrent.futures import Executor
 
 from dicomkit.collection import Collection
 from dicomkit.hierarchy import OnDuplicate
@@ -24,6 +25,7 @@ def scan(
     keywords: Iterable[str] | None = None,
     on_duplicate: OnDuplicate = "newest",
     cache: CacheOption = None,
+    executor: Executor | None = None,
 ) -> Collection:
     """Scan DICOM files into a :class:`Collection` grouped by Patient → Study → Series.
 
@@ -75,6 +77,12 @@ def scan(
         with a :class:`RuntimeWarning` and rewritten. Details:
         :mod:`dicomkit.io.cache`.
 
+    executor
+        Any :class:`concurrent.futures.Executor` to read on instead of dicomkit's
+        own processes: e.g. Dask's ``distributed.Client(...).get_executor()`` to
+        read on a cluster (files are sent in batches; every worker must see the
+        files at the same paths). ``workers`` is then ignored.
+
     Returns
     -------
     Collection
@@ -106,6 +114,7 @@ def scan(
         progress=progress,
         on_duplicate=on_duplicate,
         cache=cache,
+        executor=executor,
     )
     return Collection(instances, resends, errors)
 

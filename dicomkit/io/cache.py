@@ -116,6 +116,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -236,6 +237,7 @@ def scan_frames(
     progress: bool | None = None,
     on_duplicate: OnDuplicate = "newest",
     cache: CacheOption = None,
+    executor: Executor | None = None,
 ) -> Frames:
     """Scan ``source`` into ``(instances, resends, errors)``, with the cache as asked.
 
@@ -267,7 +269,7 @@ def scan_frames(
         target = None
     if target is None:
         copies, errors = read_entries(
-            entries, keywords, workers=workers, progress=progress
+            entries, keywords, workers=workers, progress=progress, executor=executor
         )
         instances, resends = resolve_resends(
             fill_content_hashes(copies), on_duplicate=on_duplicate
@@ -276,7 +278,7 @@ def scan_frames(
         return instances, resends, pl.concat([walk_errors, errors]).sort("path")
     store = _Store(target, keywords, sources, recursive, started_ns, explicit)
     frames, last_stats = _cached_scan(
-        store, entries, walk_errors, workers, progress, on_duplicate
+        store, entries, walk_errors, workers, progress, on_duplicate, executor
     )
     return frames
 
@@ -349,6 +351,7 @@ def _cached_scan(
     workers: int | None,
     progress: bool | None,
     on_duplicate: OnDuplicate,
+    executor: Executor | None = None,
 ) -> tuple[Frames, CacheStats]:
     keywords = store.keywords
     columns = list(instance_schema(keywords))
@@ -403,6 +406,7 @@ def _cached_scan(
                 workers=workers,
                 progress=progress,
                 on_batch=checkpoint.add,
+                executor=executor,
             )
         except BaseException:
             checkpoint.save()  # keep what was read: the next scan resumes from it

@@ -15,7 +15,13 @@ import signal
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -101,6 +107,7 @@ def read_entries(
     progress: bool | None = None,
     on_batch: Callable[[pl.DataFrame, pl.DataFrame], None] | None = None,
     reader: Reader = "fast",
+    executor: Executor | None = None,
 ) -> Frames:
     """Read the headers of ``entries`` (in parallel); return ``(copies, errors)``.
 
@@ -129,7 +136,9 @@ def read_entries(
             on_batch(*frames)
 
     try:
-        if n_workers == 1:
+        if executor is not None:
+            _read_with(executor, list(entries), keywords, done, reader)
+        elif n_workers == 1:
             for start in range(0, len(entries), 256):
                 batch = entries[start : start + 256]
                 done(read_batch_frames(batch, keywords, reader), len(batch))
@@ -254,6 +263,35 @@ def _read_parallel(
         _stop(executor)
         raise
     executor.shutdown(wait=True)
+
+
+def _read_with(
+    executor: Executor,
+    entries: list[FileEntry],
+    keywords: tuple[str, ...],
+    done: Callable[[Frames, int], None],
+    reader: Reader,
+) -> None:
+    """Read on a caller's executor (e.g. Dask's ``client.get_executor()``).
+
+    Files go in batches of up to 2,000, never one task per file; every worker
+    must see the files at the same paths (shared storage).
+    """
+    size = max(64, min(2000, len(entries) // 64 or 1))
+    batches = [entries[i : i + size] for i in range(0, len(entries), size)]
+    pending = {
+        executor.submit(read_batch_frames, batch, keywords, reader): len(batch)
+        for batch in batches
+    }
+    try:
+        while pending:
+            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in ready:
+                done(future.result(), pending.pop(future))
+    except BaseException:
+        for future in pending:
+            future.cancel()
+        raise
 
 
 def _stop(executor: ProcessPoolExecutor) -> None:
