@@ -10,7 +10,7 @@ imported by the modules that draw.
 from typing import Any
 
 from dicomkit import uid
-from dicomkit.api import read_parquet, scan
+from dicomkit.api import read_parquet, scan, scan_parquet, scan_to_parquet
 from dicomkit.collection import Collection, concat
 from dicomkit.exceptions import (
     DicomkitError,
@@ -24,6 +24,7 @@ from dicomkit.exceptions import (
     VerificationError,
 )
 from dicomkit.io.pixels import load_pixels
+from dicomkit.lazy import LazyCollection
 from dicomkit.plan import Plan
 from dicomkit.verify import Tolerances, describe_checks
 from dicomkit.volume import Volume
@@ -35,6 +36,7 @@ __all__ = [
     "DicomkitError",
     "DuplicateInstanceError",
     "IndexFormatError",
+    "LazyCollection",
     "MergeError",
     "MissingDecoderError",
     "NotAVolumeError",
@@ -51,6 +53,8 @@ __all__ = [
     "plot",
     "read_parquet",
     "scan",
+    "scan_parquet",
+    "scan_to_parquet",
     "uid",
     "widgets",
 ]

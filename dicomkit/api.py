@@ -9,11 +9,13 @@ from concurrent.futures import Executor
 from dicomkit.collection import Collection
 from dicomkit.hierarchy import OnDuplicate
 from dicomkit.io.cache import CacheOption, scan_frames
-from dicomkit.io.parquet import read_index
+from dicomkit.io.parquet import read_index, scan_index
+from dicomkit.io.sink import DEFAULT_ROWS_PER_PART, scan_to_index
 from dicomkit.io.walk import PathLike
+from dicomkit.lazy import LazyCollection
 from dicomkit.schema import validate_keywords
 
-__all__ = ["read_parquet", "scan"]
+__all__ = ["read_parquet", "scan", "scan_parquet", "scan_to_parquet"]
 
 
 def scan(
@@ -119,13 +121,108 @@ def scan(
     return Collection(instances, resends, errors)
 
 
-def read_parquet(path: str | os.PathLike[str]) -> Collection:
-    """Open an index written by :meth:`Collection.write_parquet`.
+def scan_to_parquet(
+    source: PathLike | Iterable[PathLike],
+    dest: str | os.PathLike[str],
+    *,
+    recursive: bool = True,
+    workers: int | None = None,
+    progress: bool | None = None,
+    keywords: Iterable[str] | None = None,
+    on_duplicate: OnDuplicate = "newest",
+    executor: Executor | None = None,
+    rows_per_part: int = DEFAULT_ROWS_PER_PART,
+) -> LazyCollection:
+    """Scan DICOM files straight into a partitioned parquet index, in bounded memory.
+
+    For deliveries too big to hold as a :class:`Collection` (millions of files): the
+    headers are read in batches as :func:`scan` reads them, and written to
+    ``dest/part-00000.parquet``, ``part-00001.parquet`` … as they complete, about
+    ``rows_per_part`` rows each, so memory does not grow with the number of files.
+    Resends are then resolved as :func:`scan` resolves them, rewriting only the
+    parts that hold a repeated SOPInstanceUID.
+
+    Every part has the same columns: the instance columns, ``resend``,
+    ``replaced_by``, ``differs``, ``reason``, ``message`` and ``record``
+    (``instance | resend | error``), as in :meth:`Collection.write_parquet`. The
+    folder holds nothing else, so any engine reads it as one table:
+    ``pl.scan_parquet("index/")``, DuckDB ``read_parquet('index/*.parquet')``,
+    ``dask.dataframe.read_parquet("index/")``, Spark ``spark.read.parquet("index/")``.
+
+    The index is built in a hidden folder beside ``dest`` and renamed into place
+    when complete: an interrupted or failed scan leaves ``dest`` as it was.
+
+    Parameters
+    ----------
+    source, recursive, workers, progress, keywords, on_duplicate, executor
+        As for :func:`scan` (there is no ``cache``: the index itself is the result).
+    dest
+        The index folder: new, empty, or an index this function wrote before
+        (replaced). A folder holding anything else is refused.
+    rows_per_part
+        Rows gathered before a part is written (default 100,000).
+
+    Returns
+    -------
+    LazyCollection
+        The new index, opened lazily (:func:`scan_parquet`).
 
     Raises
     ------
+    FileExistsError
+        If ``dest`` is a file, or a folder holding files other than index parts.
+
+    Examples
+    --------
+    >>> import dicomkit as dk
+    >>> lazy = dk.scan_to_parquet("/archive", "archive-index/")   # doctest: +SKIP
+    >>> lazy.series.collect(engine="streaming")                   # doctest: +SKIP
+    >>> col = dk.read_parquet("archive-index/")   # all of it, in memory  # doctest: +SKIP
+    """
+    columns = validate_keywords(keywords)
+    folder = scan_to_index(
+        source,
+        dest,
+        columns,
+        recursive=recursive,
+        workers=workers,
+        progress=progress,
+        on_duplicate=on_duplicate,
+        executor=executor,
+        rows_per_part=rows_per_part,
+    )
+    return scan_parquet(folder)
+
+
+def scan_parquet(path: str | os.PathLike[str]) -> LazyCollection:
+    """Open an index lazily: a file from :meth:`Collection.write_parquet`, or a
+    folder from :func:`scan_to_parquet`.
+
+    Only the metadata is read; the frames and the level views of the
+    :class:`~dicomkit.lazy.LazyCollection` are polars LazyFrames, computed when
+    collected (``.collect(engine="streaming")`` for bounded memory).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
     dicomkit.exceptions.IndexFormatError
-        If the file is not a dicomkit index.
+        If it is not a dicomkit index.
+    """
+    table, meta = scan_index(path)
+    return LazyCollection(table, meta, os.fspath(path))
+
+
+def read_parquet(path: str | os.PathLike[str]) -> Collection:
+    """Open an index written by :meth:`Collection.write_parquet` (a file) or by
+    :func:`scan_to_parquet` (a folder of parts), into memory.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    dicomkit.exceptions.IndexFormatError
+        If it is not a dicomkit index.
     """
     frames, _ = read_index(path)
     return Collection(frames["instance"], frames["resend"], frames["error"])

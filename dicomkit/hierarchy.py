@@ -13,7 +13,7 @@ Pure functions, frames in and frames out; no disk, no pydicom file reading.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
 import polars as pl
 
@@ -33,6 +33,8 @@ __all__ = [
 
 OnDuplicate = Literal["newest", "first", "error"]
 ViewLevel = Literal["patient", "study", "series"]
+#: An eager or a lazy frame: the level views are the same query on either.
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 #: Columns a resend row has beyond the instance columns.
 RESEND_COLUMNS: dict[str, pl.DataType] = {
@@ -150,8 +152,12 @@ def _duplicate_error(duplicates: pl.DataFrame) -> DuplicateInstanceError:
     return DuplicateInstanceError(msg)
 
 
-def level_view(instances: pl.DataFrame, level: ViewLevel) -> pl.DataFrame:
+def level_view(instances: Frame, level: ViewLevel) -> Frame:
     """One row per patient, study or series of ``instances``.
+
+    ``instances`` may be a :class:`polars.LazyFrame` (e.g. over a partitioned
+    index too big for memory): the view is then a lazy query too, which the
+    streaming engine computes in bounded memory.
 
     Columns: the level's key (``PatientID``, ``StudyInstanceUID`` or
     ``SeriesInstanceUID``), counts (``n_studies``, ``n_series``, ``n_instances``,
@@ -163,7 +169,8 @@ def level_view(instances: pl.DataFrame, level: ViewLevel) -> pl.DataFrame:
     series by patient, study date and time, then SeriesNumber.
     """
     key = LEVEL_KEYS[level]
-    attributes = [a for a in LEVEL_ATTRIBUTES[level] if a in instances.columns]
+    names = instances.collect_schema().names()
+    attributes = [a for a in LEVEL_ATTRIBUTES[level] if a in names]
     counts: list[pl.Expr] = []
     if level == "patient":
         counts.append(pl.col("StudyInstanceUID").n_unique().alias("n_studies"))
@@ -177,11 +184,11 @@ def level_view(instances: pl.DataFrame, level: ViewLevel) -> pl.DataFrame:
         counts.append(
             pl.col("Modality").drop_nulls().unique().sort().alias("modalities")
         )
-    values = [
+    values: list[pl.Expr] = [
         pl.when(pl.col(a).n_unique() == 1).then(pl.col(a).first()).alias(a)
         for a in attributes
     ]
-    varying = pl.concat_list(
+    varying: pl.Expr = pl.concat_list(
         [
             pl.when(pl.col(a).n_unique() > 1)
             .then(pl.lit(a))
@@ -194,9 +201,7 @@ def level_view(instances: pl.DataFrame, level: ViewLevel) -> pl.DataFrame:
     return _sort_view(view, instances, level)
 
 
-def _sort_view(
-    view: pl.DataFrame, instances: pl.DataFrame, level: ViewLevel
-) -> pl.DataFrame:
+def _sort_view(view: Frame, instances: Frame, level: ViewLevel) -> Frame:
     if level == "patient":
         return view.sort("PatientID", nulls_last=True)
     if level == "study":

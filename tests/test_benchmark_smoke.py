@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
+import dicomkit as dk
 from benchmarks import scan as bench
 from benchmarks.corpus import (
     corpus_path,
@@ -76,3 +77,20 @@ def test_benchmark_runs_on_a_tiny_corpus(
     assert "table build, all rows at once" in out
     assert "time to first progress update" in out
     assert "files read" not in out  # every file read, none an error
+
+
+def test_large_index_benchmark_runs_on_a_small_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import large_index
+
+    results = large_index.main(["20000", "--dir", str(tmp_path / "index")])
+    out = capsys.readouterr().out
+    assert "20,000 rows" in out
+    assert "target (series view < 30 s and < 4 GB)" in out
+    # 100 instances per series; 0.1% resends and 0.5% errors are not instances
+    assert results["series"]["rows"] == 200
+    assert results["floor"]["rows"] == 20000 - 20 - 100
+    series = dk.scan_parquet(tmp_path / "index").series.collect()
+    assert series["n_instances"].sum() == results["floor"]["rows"]
+    assert series["varying"].list.len().max() == 0  # the generator is consistent

@@ -34,5 +34,9 @@ def test_a_dask_cluster_gives_the_same_collection(tmp_path: Path) -> None:
         col = dk.scan(
             SAMPLE, executor=client.get_executor(), progress=False, cache=False
         )
+        dk.scan_to_parquet(
+            SAMPLE, tmp_path / "index", executor=client.get_executor(), progress=False
+        )
     assert col == dk.scan(SAMPLE, workers=1, progress=False, cache=False)
     assert col.n_files == 219
+    assert dk.read_parquet(tmp_path / "index") == col

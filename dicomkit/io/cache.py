@@ -125,6 +125,7 @@ import polars as pl
 
 from dicomkit.exceptions import DuplicateInstanceError
 from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, resolve_resends
+from dicomkit.io.parquet import index_schema
 from dicomkit.io.scan import fill_content_hashes, read_entries, split_walk
 from dicomkit.io.walk import FileEntry, PathLike, WalkError, walk
 from dicomkit.schema import ERROR_SCHEMA, instance_schema
@@ -220,12 +221,9 @@ def cache_file_name(
 
 
 def cache_schema(keywords: Sequence[str]) -> dict[str, pl.DataType]:
-    """The columns of a cache file: instance, resend and error columns, ``record``."""
-    schema = dict(instance_schema(keywords))
-    schema.update(RESEND_COLUMNS)
-    schema.update({k: v for k, v in ERROR_SCHEMA.items() if k not in schema})
-    schema["record"] = pl.Utf8()
-    return schema
+    """The columns of a cache file: those of an index (instance, resend and error
+    columns, ``record``)."""
+    return index_schema(keywords)
 
 
 def scan_frames(

@@ -108,12 +108,15 @@ def read_entries(
     on_batch: Callable[[pl.DataFrame, pl.DataFrame], None] | None = None,
     reader: Reader = "fast",
     executor: Executor | None = None,
+    keep: bool = True,
 ) -> Frames:
     """Read the headers of ``entries`` (in parallel); return ``(copies, errors)``.
 
     Batches are read and turned into typed frames in the workers (columnar, no
     per-row work here). ``on_batch(copies, errors)`` is called with each batch as
     it completes, in completion order (the incremental cache checkpoints there).
+    ``keep=False`` keeps nothing once ``on_batch`` has seen a batch (memory stays
+    bounded, whatever the number of files) and returns empty frames.
     """
     from tqdm.auto import tqdm  # imported here: only scans need it
 
@@ -130,7 +133,8 @@ def read_entries(
     results: list[Frames] = []
 
     def done(frames: Frames, n: int) -> None:
-        results.append(frames)
+        if keep:
+            results.append(frames)
         bar.update(n)
         if on_batch is not None:
             on_batch(*frames)
