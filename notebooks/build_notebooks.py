@@ -1448,6 +1448,42 @@ AT_SCALE: list[Cell] = [
         print(f"rescanned in {time.perf_counter() - start:.2f} s, equal: {again == big}")
         """
     ),
+    md(
+        """
+        ## Too big for memory: a partitioned index
+
+        A `Collection` holds every row in memory, which is fine for thousands of
+        files and too much for millions. `dk.scan_to_parquet` writes each batch of
+        headers to disk as it is read (`part-00000.parquet`, `part-00001.parquet` …),
+        so memory stays flat whatever the number of files, and returns a
+        `LazyCollection`: the same frames and views as polars LazyFrames, computed
+        only when collected. (`rows_per_part` is small here to make several parts.)
+        """
+    ),
+    code(
+        """
+        parts = work / "corpus-index"
+        lazy = dk.scan_to_parquet(corpus, parts, rows_per_part=1_000)
+        print(sorted(p.name for p in parts.iterdir()))
+        lazy.series.collect(engine="streaming").select(
+            "PatientID", "SeriesNumber", "Modality", "n_instances"
+        ).head()
+        """
+    ),
+    md(
+        """
+        The folder holds nothing but parts with the same columns, so any engine
+        reads it as one table: polars below, or DuckDB with
+        `SELECT … FROM 'corpus-index/*.parquet'`. And `dk.read_parquet` opens it
+        whole, equal to the scan:
+        """
+    ),
+    code(
+        """
+        print(pl.scan_parquet(parts).group_by("record").len().collect())
+        print("equal:", dk.read_parquet(parts) == big)
+        """
+    ),
     code(
         """
         shutil.rmtree(work)  # the index files and the corpus; data/sample was only read
