@@ -68,7 +68,7 @@ def test_benchmark_runs_on_a_tiny_corpus(
     out = capsys.readouterr().out
     assert "60 files" in out
     assert "header bytes before PixelData" in out
-    for name in (bench.PYDICOM, bench.FIRST, bench.RESCAN, bench.PROGRESS):
+    for name in (bench.PYDICOM, bench.FIRST, bench.RESCAN, bench.STAT, bench.PROGRESS):
         assert name in out
     if bench.gdcm_available():
         assert "speed: first scan / gdcm" in out
