@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -87,6 +88,10 @@ SHORT_VRS = frozenset({
     b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO",
     b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
 })  # fmt: skip
+#: The file meta group length element's header: (0002,0000) UL, 4 bytes.
+_GROUP_LENGTH = b"\x02\x00\x00\x00UL\x04\x00"
+#: Each VR's text, one object per VR (faster than decoding the two bytes).
+_VR_TEXT = {code: sys.intern(code.decode("ascii")) for code in LONG_VRS | SHORT_VRS}
 _IMPLICIT_LE = "1.2.840.10008.1.2"
 _SLOW_SYNTAXES = frozenset(
     {"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
@@ -104,7 +109,7 @@ _NUMBER_FORMATS = {
     "UV": "Q",
     "SV": "q",
 }
-_STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "TM", "DT"})
+_STRING_VRS = frozenset({"AS", "CS", "DA", "TM", "DT"})  # AE: pydicom's converter
 _TEXT_MULTI = frozenset({"LO", "SH", "UC"})
 _TEXT_SINGLE = frozenset({"LT", "ST", "UT"})
 
@@ -128,11 +133,12 @@ class ReadPlan:
     dictionary_vrs: dict[int, str]
     sop_index: int | None
     frames_index: int | None
+    vrs: tuple[str, ...] = ()  # per keyword: its dictionary VR ("" for file meta)
 
     @property
-    def columns(self) -> zip[tuple[str, Kind, int | None]]:
-        """``(keyword, kind, tag)`` for each keyword, in column order."""
-        return zip(self.keywords, self.kinds, self.tags, strict=True)
+    def columns(self) -> zip[tuple[str, Kind, int | None, str]]:
+        """``(keyword, kind, tag, dictionary VR)`` for each keyword, in column order."""
+        return zip(self.keywords, self.kinds, self.tags, self.vrs, strict=True)
 
     @classmethod
     def build(cls, keywords: Sequence[str]) -> ReadPlan:
@@ -141,14 +147,16 @@ class ReadPlan:
             None if is_meta_keyword(k) else tag_for_keyword(k) for k in keywords
         )
         wanted = frozenset(t for t in tags if t is not None)
+        vrs = {t: dictionary_VR(t) for t in wanted}
         return cls(
             tuple(keywords),
             tuple(kind_of(k) for k in keywords),
             tags,
             wanted,
-            {t: dictionary_VR(t) for t in wanted},
+            vrs,
             _index(keywords, "SOPInstanceUID"),
             _index(keywords, "NumberOfFrames"),
+            tuple("" if t is None else vrs[t] for t in tags),
         )
 
 
@@ -209,6 +217,8 @@ def _read(reader: _Reader, entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] 
     raw: dict[int, tuple[str, bytes]] = {}
     pos, has_pixels = _walk(reader, pos, implicit, plan, raw)
     charset = raw.get(_CHARSET_TAG)
+    if charset is not None and charset[0] != "CS":
+        raise _Fallback  # e.g. a damaged VR: pydicom reads (or refuses) it its way
     encodings = _encodings(_decode(charset, "CS", None) if charset else None)
     row: list[Any] = []  # in the order of instance_schema(keywords)
     bad: list[str] = []
@@ -217,7 +227,7 @@ def _read(reader: _Reader, entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] 
         row.append,
         _typed,
     )  # locals: this loop runs 60× a file
-    for keyword, kind, tag in plan.columns:
+    for keyword, kind, tag, expected in plan.columns:
         if tag is None:  # from the file meta
             converted, problem = convert_value(syntax, kind)
         else:
@@ -225,6 +235,8 @@ def _read(reader: _Reader, entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] 
             if element is None:
                 append(None)
                 continue
+            if element[0] != expected and element[0] not in expected.split(" or "):
+                raise _Fallback  # another VR than the standard's: pydicom converts
             converted, problem = typed(element, kind, encodings)
         append(converted)
         if problem is not None:
@@ -247,6 +259,8 @@ def _read(reader: _Reader, entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] 
 
 def _meta(reader: _Reader) -> tuple[int, str | None, str | None]:
     """Walk the file meta group (explicit VR little endian) after ``DICM``."""
+    if reader.buf[132:140] != _GROUP_LENGTH:
+        raise _Fallback  # pydicom converts the first meta element, which may fail
     pos, syntax, media_class = 132, None, None
     while True:
         start = reader.need(pos, 8)
@@ -267,8 +281,13 @@ def _meta(reader: _Reader) -> tuple[int, str | None, str | None]:
         if length == _UNDEFINED:
             raise _Fallback
         if element in (0x0010, 0x0002):
+            if vr != b"UI":
+                raise _Fallback  # a damaged VR: pydicom decodes it its way
             at = reader.need(pos + header, length)
             text = reader.buf[at : at + length].decode("latin-1").rstrip("\0 ")
+            text = text.strip()  # as pydicom's UID does
+            if "\\" in text:
+                raise _Fallback  # several values: pydicom's path reports them
             if element == 0x0010:
                 syntax = text
             else:
@@ -324,7 +343,7 @@ def _walk(
                 raise _Fallback  # e.g. implicit VR inside an explicit data set
             vr = ""
             if tag in wanted or length == _UNDEFINED:
-                vr = code.decode("ascii")
+                vr = _VR_TEXT[code]  # interned: the VR checks below compare fast
         if group == 0x0004:
             raise _Fallback  # directory records: a DICOMDIR, whatever its class says
         if tag >= _FIRST_PIXEL_TAG:
@@ -333,8 +352,8 @@ def _walk(
                 return pos, True
             raise _Fallback  # an element after the pixel data's group: unusual
         if length == _UNDEFINED:
-            if tag in wanted:
-                raise _Fallback
+            if tag in wanted or not (implicit or vr == "SQ" or vr == "UN"):
+                raise _Fallback  # e.g. an OB of undefined length: pydicom's way
             pos = _skip_undefined(reader, pos + header, implicit or vr == "UN")
             buf, base = reader.buf, reader.base
             end = len(buf)
@@ -375,10 +394,10 @@ def _skip_undefined(
     count = 0
     while True:
         count += 1
+        if pos + 8 > size:  # first: a length past the end is a damaged file
+            raise _Fallback
         if count > MAX_ELEMENTS or pos > MAX_HEADER_BYTES:
             raise TooLarge(f"a sequence of more than {MAX_ELEMENTS:,} elements")  # noqa: EM102
-        if pos + 8 > size:
-            raise _Fallback
         start = reader.need(pos, 8)
         buf = reader.buf
         group, element = _TAG.unpack_from(buf, start)
@@ -420,6 +439,8 @@ def _skip_undefined(
             un = code == b"UN"
         pos += header
         if length == _UNDEFINED:  # a nested sequence
+            if not (mode or un or code == b"SQ"):
+                raise _Fallback  # e.g. an OB of undefined length: pydicom's way
             depth += 1
             modes.append(mode or un)
         else:
@@ -430,7 +451,6 @@ _ASCII_FAST = frozenset(
     {
         "UI",
         "CS",
-        "AE",
         "AS",
         "DA",
         "TM",
@@ -469,7 +489,9 @@ def _typed(
             text = data.decode("ascii").rstrip("\0 ")
         elif vr == "DS":
             text = data.decode("ascii").strip().rstrip(" \x00")
-        else:  # UI, IS and the string VRs
+        elif vr == "UI":  # pydicom's UID strips whitespace at both ends too
+            text = data.decode("ascii").rstrip(" \x00").strip()
+        else:  # IS and the string VRs
             text = data.decode("ascii").rstrip(" \x00")
         if not text:
             return None, None
@@ -521,6 +543,8 @@ def _many(text: str, vr: str, kind: Kind) -> list[Any] | None:
         if kind == "str_list":
             if vr in _STRIP_NUL_SPACE:  # pydicom strips each LO/SH/UC value
                 items = [x.rstrip("\0 ") for x in items]
+            elif vr == "UI":  # and each UID, at both ends
+                items = [x.strip() for x in items]
             return [x or None for x in items]
         if kind == "float_list" and vr == "DS":
             numbers = [float(x) for x in items]
@@ -560,6 +584,7 @@ def _decode(element: tuple[str, bytes], vr: str, encodings: list[str] | None) ->
         return None
     if vr == "UI":
         items = data.decode("latin-1").rstrip("\0 ").rstrip(" \x00").split("\\")
+        items = [x.strip() for x in items]  # as pydicom's UID does
         return items[0] if len(items) == 1 else items
     if vr in _STRING_VRS:
         items = data.decode("latin-1").rstrip(" \x00").split("\\")

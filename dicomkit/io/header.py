@@ -19,23 +19,27 @@ How a file is told from junk:
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import warnings
+import zlib
 from collections.abc import Sequence
 from typing import Any, BinaryIO, Literal
 
 from pydicom import dcmread
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
+from pydicom.values import convert_value as pydicom_convert
 
+from dicomkit.io import fastread
 from dicomkit.io.fastread import LONG_VRS, SHORT_VRS, ReadPlan, TooLarge, read_fast
 from dicomkit.io.walk import FileEntry
 from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
 
-__all__ = ["Row", "read_batch", "read_header"]
+__all__ = ["BoundedReader", "Row", "read_batch", "read_header"]
 
 #: ``("instance", {column: value})``, ``("instance", (value, …))`` in the column
 #: order of :func:`dicomkit.schema.instance_schema`, or ``("error", {column: value})``.
@@ -52,6 +56,7 @@ _VALID_VRS = LONG_VRS | SHORT_VRS
 _ITEM = 0xFFFEE000
 _SEQUENCE_END = 0xFFFEE0DD
 _MAX_FRAGMENTS = 1_000_000
+_META_PEEK = 8192  # bytes read first: the preamble and (nearly always) the file meta
 
 
 Reader = Literal["fast", "pydicom"]
@@ -91,6 +96,8 @@ def _read_fast(entry: FileEntry, plan: ReadPlan) -> Row | None:
         )
     except OSError:
         return None  # the pydicom path reports the reason
+    except Exception:  # noqa: BLE001 - a walker bug must not end a scan: use pydicom
+        return None
     return None if row is None else ("instance", row)
 
 
@@ -120,7 +127,13 @@ def _read_quietly(entry: FileEntry, kinds: Sequence[tuple[str, Kind]]) -> Row:
         "mtime_ns": entry.mtime_ns,
     }
     try:
-        with open(entry.path, "rb") as fp:
+        # pydicom keeps every element it reads: bounds on its reads (one to three
+        # an element) and bytes bound its memory, as they bound the fast walker
+        with BoundedReader(
+            entry.path,
+            max_reads=fastread.MAX_ELEMENTS,
+            max_bytes=fastread.MAX_HEADER_BYTES,
+        ) as fp:
             problem = _sniff(fp, entry.file_size)
             if problem is not None:
                 return _error(base, *problem)
@@ -129,10 +142,64 @@ def _read_quietly(entry: FileEntry, kinds: Sequence[tuple[str, Kind]]) -> Row:
         return _error(
             base, "unreadable", f"cannot read the file: {exc.strerror or exc}"
         )
+    except Exception as exc:  # noqa: BLE001 - the last net: a row, never a crash
+        return _error(base, "invalid_dicom", f"pydicom cannot read the header: {exc}")
     if problem is not None:
         return _error(base, *problem)
     assert ds is not None
-    return _to_row(ds, {**base, "has_pixel_data": has_pixels}, kinds)
+    try:
+        return _to_row(ds, {**base, "has_pixel_data": has_pixels}, kinds)
+    except Exception as exc:  # noqa: BLE001 - the last net: a row, never a crash
+        return _error(base, "invalid_dicom", f"pydicom cannot read the header: {exc}")
+
+
+#: Reads larger than this check the file's size first (see BoundedReader).
+_LARGE_READ = 1 << 20
+
+
+class BoundedReader(io.BufferedReader):
+    """A file opened for reading whose reads never ask for more than it holds.
+
+    pydicom reads a value with one ``read(length)``, and Python allocates
+    ``length`` bytes before it reads: a length of 0xFFFFFFFE declared in a file
+    of a few hundred bytes would cost 4 GB of memory (or a ``MemoryError`` where
+    memory is limited). Only reads of more than 1 MB pay for the check.
+
+    With ``max_reads``, the read after that many raises :class:`TooLarge`: a
+    bound on the work (and the memory) a header of millions of tiny elements
+    can cost pydicom. With ``max_bytes``, so does a read of more than 1 MB that
+    would end past that offset: a bound on the memory of one huge value.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_reads: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        super().__init__(open(path, "rb", buffering=0))  # noqa: SIM115 - ours to close
+        # counts down to 0; from -1 (no bound) it never gets there
+        self._reads_left = -1 if max_reads is None else max_reads + 1
+        self._max_reads = max_reads
+        self._max_bytes = max_bytes
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Read up to ``size`` bytes (all that is left with -1 or None)."""
+        self._reads_left -= 1
+        if self._reads_left == 0:
+            msg = f"more than {self._max_reads:,} reads"
+            raise TooLarge(msg)
+        if size is not None and size > _LARGE_READ:
+            at = self.tell()
+            size = min(size, max(os.fstat(self.fileno()).st_size - at, 0))
+            if self._max_bytes is not None and at + size > self._max_bytes:
+                msg = f"more than {self._max_bytes:,} header bytes"
+                raise TooLarge(msg)
+        return _BUFFERED_READ(self, size)  # faster than super().read
+
+
+_BUFFERED_READ = io.BufferedReader.read
 
 
 def _error(base: dict[str, Any], reason: str, message: str) -> Row:
@@ -176,20 +243,79 @@ def _parse(
     fp: BinaryIO, size: int
 ) -> tuple[Dataset | None, tuple[str, str] | None, bool | None]:
     """Read the header; return ``(data set, problem, whether PixelData follows)``."""
-    part10 = fp.read(132)[128:132] == b"DICM"
+    head = fp.read(_META_PEEK)
     fp.seek(0)
+    part10 = head[128:132] == b"DICM"
+    if part10 and _DEFLATED.encode() in head:
+        bomb = _inflates_too_far(fp, head)
+        if bomb is not None:
+            return None, bomb, None
     try:
         ds = dcmread(fp, stop_before_pixels=True, force=not part10)
+    except TooLarge as exc:  # from BoundedReader
+        return (
+            None,
+            ("header_too_large", f"the header is too large to index: {exc}"),
+            None,
+        )
     except EOFError as exc:
         return None, ("truncated", f"the header is cut short: {exc}"), None
     except Exception as exc:  # noqa: BLE001 - any parser failure is a row, not a crash
         return None, ("invalid_dicom", f"pydicom cannot parse the header: {exc}"), None
-    if ds.file_meta.get("TransferSyntaxUID") == _DEFLATED:
+    if _get(ds.file_meta, "TransferSyntaxUID") == _DEFLATED:
         return ds, None, None  # positions are in the compressed stream: unchecked
     problem, has_pixels = _check_complete(ds, fp, fp.tell(), size)
     if problem is not None:
         return None, problem, None
     return ds, None, has_pixels
+
+
+def _inflates_too_far(fp: BinaryIO, head: bytes) -> tuple[str, str] | None:
+    """Refuse a deflated data set that inflates past ``8 × MAX_ELEMENTS`` bytes.
+
+    pydicom inflates the whole data set in memory, then reads its elements from
+    there, where no read bound applies: a 16 KB "deflate bomb" of zeros inflates
+    to 16 MB of empty elements. Inflated here in bounded steps (1 MB at most
+    held), only to count.
+    """
+    at = _meta_end(head)
+    if at is None:
+        return None  # pydicom says what is wrong
+    limit = 8 * fastread.MAX_ELEMENTS
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    try:
+        fp.seek(at)
+        data = fp.read(1 << 16)
+        while data:
+            total += len(inflater.decompress(data, 1 << 20))
+            if total > limit:
+                message = (
+                    "the header is too large to index: the deflated data set "
+                    f"inflates to more than {limit:,} bytes"
+                )
+                return "header_too_large", message
+            data = inflater.unconsumed_tail or fp.read(1 << 16)
+    except zlib.error:
+        pass  # a damaged stream: pydicom says how
+    finally:
+        fp.seek(0)
+    return None
+
+
+def _meta_end(head: bytes) -> int | None:
+    """Where the file meta group (explicit VR little endian) in ``head`` ends."""
+    pos = 132
+    while head[pos : pos + 2] == b"\x02\x00" and pos + 12 <= len(head):
+        if head[pos + 4 : pos + 6] in LONG_VRS:
+            (length,) = struct.unpack_from("<I", head, pos + 8)
+            pos += 12 + length
+        elif head[pos + 4 : pos + 6] in SHORT_VRS:
+            (length,) = struct.unpack_from("<H", head, pos + 6)
+            pos += 8 + length
+        else:
+            return None
+    return pos if pos <= len(head) else None
 
 
 def _check_complete(
@@ -204,8 +330,9 @@ def _check_complete(
     """
     tags = list(ds.keys())  # in file order; get_item keeps raw values raw
     if tags:
-        # typed as DataElement by pydicom, but raw until accessed
-        last: object = ds.get_item(tags[-1])
+        # typed as DataElement by pydicom, but raw until accessed; keep_deferred:
+        # an element without a value is not converted (which may raise)
+        last: object = ds.get_item(tags[-1], keep_deferred=True)
         if (
             isinstance(last, RawDataElement)
             and last.length != _UNDEFINED
@@ -247,6 +374,9 @@ def _check_complete(
     # (pydicom copes); trust the bytes, not the transfer syntax.
     if implicit is not False or head[4:6] not in _VALID_VRS:
         (length,) = struct.unpack(order + "I", head[4:8])
+        start = at + 8
+    elif head[4:6] in SHORT_VRS:  # a damaged VR: read the header as it is written
+        (length,) = struct.unpack(order + "H", head[6:8])
         start = at + 8
     else:
         if len(head) < 12:
@@ -296,7 +426,7 @@ def _to_row(
     ds: Dataset, base: dict[str, Any], kinds: Sequence[tuple[str, Kind]]
 ) -> Row:
     meta = getattr(ds, "file_meta", None)
-    media_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta else ""
+    media_class = str(_get(meta, "MediaStorageSOPClassUID") or "") if meta else ""
     if media_class == _DICOMDIR_CLASS or "DirectoryRecordSequence" in ds:
         return _error(
             base,
@@ -304,7 +434,14 @@ def _to_row(
             "a DICOMDIR: an index of a DICOM medium, not an image; the files it lists "
             "are scanned as ordinary files",
         )
-    sop_uid = str(ds.get("SOPInstanceUID", "") or "").strip("\0 ")
+    sop_value = _get(ds, "SOPInstanceUID")
+    if isinstance(sop_value, _Undecodable):
+        return _error(
+            base,
+            "invalid_dicom",
+            f"the SOPInstanceUID (0008,0018) cannot be decoded: {sop_value.reason}",
+        )
+    sop_uid = str(sop_value or "").strip("\0 ")
     if not sop_uid:
         return _error(
             base,
@@ -332,17 +469,41 @@ def _to_row(
 
 
 def _raw_value(ds: Dataset, keyword: str) -> Any:
-    if is_meta_keyword(keyword):
-        meta = getattr(ds, "file_meta", None)
-        if meta is not None and keyword in meta:
-            return meta[keyword].value
-        return _decoded_syntax(ds)
-    tag = tag_for_keyword(keyword)
-    if tag is None or tag not in ds:
-        return None
     try:
-        return ds[tag].value
+        if is_meta_keyword(keyword):
+            meta = getattr(ds, "file_meta", None)
+            if meta is not None and keyword in meta:
+                return meta[keyword].value
+            return _decoded_syntax(ds)
+        tag = tag_for_keyword(keyword)
+        if tag is None or tag not in ds:
+            return None
+        element = ds[tag]
+        if element.VR == "UN" and isinstance(element.value, bytes):
+            return _from_un(ds, tag, element.value)
+        return element.value
     except Exception as exc:  # noqa: BLE001 - a value pydicom cannot decode
+        return _Undecodable(str(exc))
+
+
+def _from_un(ds: Dataset, tag: int, value: bytes) -> Any:
+    """A known attribute stored as UN, decoded by its dictionary VR.
+
+    pydicom writes a value too long for its VR's 16-bit length (a text over
+    64 KB) as UN, and reads it back as bytes (it restores the dictionary VR only
+    when the length fits).
+    """
+    vr = dictionary_VR(tag)
+    _, little = ds.original_encoding
+    raw = RawDataElement(Tag(tag), vr, len(value), value, 0, False, little is not False)
+    return pydicom_convert(vr, raw, ds._character_set)
+
+
+def _get(ds: Dataset, keyword: str) -> Any:
+    """``ds.get(keyword)``, or :class:`_Undecodable` when pydicom raises on it."""
+    try:
+        return ds.get(keyword)
+    except Exception as exc:  # noqa: BLE001 - e.g. an unknown VR in the file meta
         return _Undecodable(str(exc))
 
 
