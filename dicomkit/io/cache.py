@@ -127,7 +127,7 @@ from dicomkit.exceptions import DuplicateInstanceError
 from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, resolve_resends
 from dicomkit.io.parquet import index_schema
 from dicomkit.io.scan import fill_content_hashes, read_entries, split_walk
-from dicomkit.io.walk import FileEntry, PathLike, WalkError, walk
+from dicomkit.io.walk import FileEntry, PathLike, WalkError, text_path, walk
 from dicomkit.schema import ERROR_SCHEMA, instance_schema
 
 __all__ = [
@@ -354,9 +354,11 @@ def _cached_scan(
     keywords = store.keywords
     columns = list(instance_schema(keywords))
     error_columns = list(ERROR_SCHEMA)
+    # the frames hold paths as text (a name that is not UTF-8 with \xNN escapes)
+    paths = [e.path if e.path.isascii() else text_path(e.path) for e in entries]
     walk_keys = pl.DataFrame(
         {
-            "path": [e.path for e in entries],
+            "path": paths,
             "file_size": [e.file_size for e in entries],
             "mtime_ns": [e.mtime_ns for e in entries],
         },
@@ -375,7 +377,7 @@ def _cached_scan(
         to_read: list[FileEntry] = []
     else:
         known = set(kept["path"].to_list())
-        to_read = [e for e in entries if e.path not in known]
+        to_read = [e for e, p in zip(entries, paths, strict=True) if p not in known]
     n_removed = (
         0
         if kept.height == table.height
@@ -663,6 +665,8 @@ class _Store:
             )
             os.close(fd)
             table.write_parquet(tmp, metadata={METADATA_KEY: json.dumps(meta)})
+            with open(tmp, "rb+") as fp:  # on disk before the rename (a crash)
+                os.fsync(fp.fileno())
             os.replace(tmp, self.path)
         except OSError as exc:
             self._discard(tmp)

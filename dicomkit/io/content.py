@@ -21,6 +21,10 @@ from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
+from dicomkit.io.fastread import MAX_ELEMENTS
+from dicomkit.io.header import BoundedReader
+from dicomkit.io.walk import os_path
+
 __all__ = ["content_hash"]
 
 
@@ -28,14 +32,17 @@ def content_hash(path: str) -> str | None:
     """Return a hex digest of the data set content of ``path``, or ``None``.
 
     ``None`` means the file could not be read whole (it vanished, or it is cut
-    short); the caller then compares the indexed attributes instead.
+    short); the caller then compares the indexed attributes instead. ``path`` may
+    be a frame's text path (:func:`dicomkit.io.walk.os_path` finds the file).
     """
     digest = hashlib.blake2b(digest_size=16)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = dcmread(path, force=True)
-            _feed(digest, ds)
+            # bounded: no 4 GB read for a hostile length, no endless headers
+            with BoundedReader(os_path(path), max_reads=MAX_ELEMENTS) as fp:
+                ds = dcmread(fp, force=True)
+                _feed(digest, ds)
     except Exception:  # noqa: BLE001 - an unreadable copy has no content hash
         return None
     return digest.hexdigest()

@@ -16,6 +16,9 @@ import polars as pl
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+from dicomkit.io.header import BoundedReader
+from dicomkit.io.walk import os_path
+
 __all__ = ["FRAME_SCHEMA", "MAX_FRAMES", "read_frame_geometry"]
 
 FRAME_SCHEMA: dict[str, pl.DataType] = {
@@ -40,7 +43,8 @@ def read_frame_geometry(files: Iterable[tuple[str, str]]) -> pl.DataFrame:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ds = dcmread(path, stop_before_pixels=True)
+                with BoundedReader(os_path(path)) as fp:
+                    ds = dcmread(fp, stop_before_pixels=True)
                 rows.extend(_frames(ds, sop))
         except Exception:  # noqa: BLE001 - unreadable now: keep the scan geometry
             continue

@@ -20,6 +20,8 @@ from pydicom.pixels.processing import apply_modality_lut
 from pydicom.uid import UID
 
 from dicomkit.exceptions import MissingDecoderError, NotDicomError
+from dicomkit.io.header import BoundedReader
+from dicomkit.io.walk import os_path
 
 __all__ = ["load_pixels", "read_dataset"]
 
@@ -38,7 +40,9 @@ def read_dataset(
     """Read a whole data set (header only with ``stop_before_pixels``).
 
     ``transfer_syntax`` is used for files without file meta (no preamble), whose
-    encoding the scan recorded in its ``TransferSyntaxUID`` column.
+    encoding the scan recorded in its ``TransferSyntaxUID`` column. ``path`` may
+    be a ``path`` value of a frame, whose undecodable bytes read ``\\xNN``
+    (:func:`dicomkit.io.walk.os_path` finds the file).
 
     Raises
     ------
@@ -48,7 +52,8 @@ def read_dataset(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ds = dcmread(path, stop_before_pixels=stop_before_pixels, force=True)
+            with BoundedReader(os_path(os.fspath(path))) as fp:
+                ds = dcmread(fp, stop_before_pixels=stop_before_pixels, force=True)
     except Exception as exc:
         msg = f"cannot read {os.fspath(path)!r} as DICOM: {exc}"
         raise NotDicomError(msg) from exc

@@ -29,7 +29,7 @@ import polars as pl
 
 from dicomkit.io.content import content_hash
 from dicomkit.io.header import Reader, Row, read_batch
-from dicomkit.io.walk import FileEntry, PathLike, WalkError, walk
+from dicomkit.io.walk import FileEntry, PathLike, WalkError, text_path, walk
 from dicomkit.schema import ERROR_SCHEMA, instance_schema
 
 __all__ = [
@@ -312,9 +312,9 @@ def rows_to_frames(
     """Build the typed ``(copies, errors)`` frames from header rows, column by column.
 
     Instance rows are stacked into one Python list per column, and each column
-    becomes a typed polars Series in one call. List columns (ImageType,
-    PixelSpacing …) go through one string per row split in Rust, several times
-    faster than polars reading nested Python lists.
+    becomes a typed polars Series in one call. List columns, which polars builds
+    slowly from nested Python lists, are shaped in Rust: numbers from one flat
+    list (PixelSpacing …), text by numbering the distinct lists (ImageType …).
     """
     schema = instance_schema(keywords)
     names = list(schema)
@@ -340,9 +340,6 @@ def rows_to_frames(
     )
     errors = pl.DataFrame(error_rows, schema=ERROR_SCHEMA)
     return copies, errors
-
-
-_SEPARATOR = "\x1f"  # the unit separator: never inside a value of a list column
 
 
 def _numeric_lists(name: str, dtype: pl.List, values: Sequence[Any]) -> pl.Series:
@@ -412,33 +409,37 @@ def _column(name: str, dtype: pl.DataType, values: Sequence[Any]) -> pl.Series:
         return pl.Series(name, values, dtype=dtype)
     if dtype.inner != pl.Utf8:
         return _numeric_lists(name, dtype, values)
-    joined: list[str | None] = []
+    return _factorized(name, dtype, values)
+
+
+def _factorized(name: str, dtype: pl.DataType, values: Sequence[Any]) -> pl.Series:
+    """Lists of text: each distinct list built once, then gathered in Rust.
+
+    A batch holds few distinct ImageType or SpecificCharacterSet values, and
+    polars builds nested lists from Python slowly (~0.5 µs each), so numbering
+    the distinct values is several times faster.
+    """
+    codes: dict[tuple[str | None, ...] | None, int] = {}
+    numbers: list[int] = []
     for value in values:
-        if value is None:
-            joined.append(None)
-        elif any(item is None or _SEPARATOR in item for item in value):
-            # an empty component (e.g. SpecificCharacterSet "\\ISO 2022 IR 87") or a
-            # hostile value: build this column the slow, general way
-            return pl.Series(name, values, dtype=dtype)
-        else:
-            joined.append(_SEPARATOR.join(value))
-    text = pl.Series(name, joined, dtype=pl.Utf8)
-    split = text.str.split(_SEPARATOR)
-    # an empty list was joined into "" (values themselves are never empty)
-    lists: pl.Series = pl.select(
-        pl.when(text == "").then(pl.lit([], dtype=pl.List(pl.Utf8))).otherwise(split)
-    ).to_series()
-    typed: pl.Series = lists.cast(dtype).alias(name)
-    return typed
+        key = None if value is None else tuple(value)
+        number = codes.get(key)
+        if number is None:
+            number = codes[key] = len(codes)
+        numbers.append(number)
+    distinct = [None if key is None else list(key) for key in codes]
+    column: pl.Series = pl.Series(name, distinct, dtype=dtype).gather(
+        pl.Series(numbers, dtype=pl.UInt32)
+    )
+    return column
 
 
 def _text_path(path: str) -> str:
-    """A path as valid UTF-8 text (undecodable bytes shown as ``\\xNN``)."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(path).decode("utf-8", "backslashreplace")
-    return path
+    """A path as valid UTF-8 text (undecodable bytes shown as ``\\xNN``).
+
+    :func:`dicomkit.io.walk.os_path` turns it back into the name to open.
+    """
+    return text_path(path)
 
 
 def fill_content_hashes(copies: pl.DataFrame) -> pl.DataFrame:

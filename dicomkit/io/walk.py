@@ -9,12 +9,13 @@ follow symbolic links, and visit each real folder once, so link loops end.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple, Union
 
-__all__ = ["FileEntry", "WalkError", "walk"]
+__all__ = ["FileEntry", "WalkError", "os_path", "text_path", "walk"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -77,6 +78,44 @@ def walk(
                 continue
             seen_files.add(entry.path)
             yield entry
+
+
+def text_path(path: str) -> str:
+    """``path`` as valid UTF-8 text, for a frame: each undecodable byte as ``\\xNN``.
+
+    The walk yields the operating system's names, where a byte that is not UTF-8
+    is a surrogate escape (``os.fsdecode``); polars stores only valid UTF-8. A
+    path that is valid UTF-8 is returned as it is; in one that is not, a literal
+    backslash becomes ``\\x5c`` too, so that :func:`os_path` can always turn
+    the text back into the name to open.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(path).replace(b"\\", b"\\x5c")
+        return raw.decode("utf-8", "backslashreplace")
+    return path
+
+
+_ESCAPE = re.compile(rb"\\x([0-9a-f]{2})")  # as text_path writes them
+
+
+def os_path(text: str) -> str:
+    """The path to open for a ``path`` taken from a frame (see :func:`text_path`).
+
+    A path without ``\\x`` is returned as it is, at no cost, and so is one that
+    exists as written (a valid UTF-8 name holding a literal ``\\x``). Otherwise
+    each ``\\xNN`` becomes the byte it stands for, if that makes a name that is
+    not UTF-8 (the only names :func:`text_path` escapes).
+    """
+    if "\\x" not in text or os.path.lexists(text):
+        return text
+    raw = _ESCAPE.sub(lambda m: bytes([int(m[1], 16)]), text.encode("utf-8"))
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return os.fsdecode(raw)
+    return text  # valid UTF-8 either way: never escaped
 
 
 def _walk_one(
