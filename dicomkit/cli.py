@@ -23,9 +23,16 @@ import polars as pl
 from dicomkit.api import read_parquet, scan
 from dicomkit.collection import Collection
 from dicomkit.exceptions import DicomkitError
-from dicomkit.render import Limits
+from dicomkit.render import MAX_MESSAGE, Limits, clip
 
 __all__ = ["main"]
+
+# Values from DICOM files are untrusted: printed raw, control characters (ESC
+# sequences) would drive the terminal and bidi controls reorder what it shows.
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_C1 = "".join(map(chr, range(0x7F, 0xA0)))  # DEL and C1 (0x9B is an 8-bit CSI)
+_JSON_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in _C1 + _BIDI}  # lossless
+_UNSAFE_IN_CSV = f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{_BIDI}]"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -119,17 +126,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _verify(col: Collection, fmt: str, *, strict: bool) -> int:
     findings = col.verify()
-    if fmt == "json":
-        print(findings.write_json())
-    elif fmt == "csv":
+    if fmt == "json":  # polars escapes C0 controls; the rest are escaped here
+        print(findings.write_json().translate(_JSON_ESCAPES))
+    elif fmt == "csv":  # CSV cannot escape them: they are replaced
         flat = findings.with_columns(pl.col("sop_instance_uids").list.join(" "))
+        flat = flat.with_columns(
+            pl.col(pl.Utf8).str.replace_all(_UNSAFE_IN_CSV, "\ufffd")
+        )
         print(flat.write_csv(), end="")
     else:
         counts = findings.group_by("severity", maintain_order=True).len()
         summary = ", ".join(f"{n} {s}" for s, n in counts.iter_rows()) or "no findings"
         print(f"{col.n_files} files, {len(col)} instances: {summary}")
         for row in findings.iter_rows(named=True):
-            print(f"{row['severity']:<8} {row['check']:<27} {row['message']}")
+            message = clip(row["message"], MAX_MESSAGE)
+            print(f"{row['severity']:<8} {row['check']:<27} {message}")
     errors = int((findings["severity"] == "error").sum())
     return 1 if strict and errors else 0
 

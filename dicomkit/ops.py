@@ -26,6 +26,7 @@ import polars as pl
 
 from dicomkit import geometry
 from dicomkit.exceptions import MergeError
+from dicomkit.render import clip
 from dicomkit.schema import FRAME_AXIS_KEYS
 from dicomkit.uid import derive
 
@@ -326,7 +327,7 @@ def _split_reason(keyed: pl.DataFrame, varying: Sequence[str], n_groups: int) ->
         elif criterion == "localizer":
             parts.append("a localizer (ImageType LOCALIZER) is filed with the images")
         else:
-            shown = ", ".join(str(v) for v in sorted(values, key=str)[:6])
+            shown = ", ".join(clip(str(v)) for v in sorted(values, key=str)[:6])
             parts.append(f"{criterion} takes {len(values)} values ({shown})")
     return "; ".join(parts)
 
@@ -437,7 +438,7 @@ def merge_plan(
     if crossing and not allow_cross_study:
         words = {"PatientID": "patients", "StudyInstanceUID": "studies"}
         shown = " and ".join(
-            f"different {words[c]} ({c}: {', '.join(sorted(map(str, chosen[c].unique())))})"
+            f"different {words[c]} ({c}: {', '.join(sorted(clip(str(v)) for v in chosen[c].unique()))})"
             for c in crossing
         )
         msg = (
@@ -490,7 +491,7 @@ def merge_plan(
 
 def _series_label(frame: pl.DataFrame, uid: str) -> str:
     row = frame.filter(pl.col("SeriesInstanceUID") == uid).row(0, named=True)
-    return f"#{row['SeriesNumber']} {row['SeriesDescription'] or ''}".strip()
+    return f"#{row['SeriesNumber']} {clip(row['SeriesDescription'])}".strip()
 
 
 def _spatial_order(frame: pl.DataFrame) -> pl.DataFrame:

@@ -18,7 +18,7 @@ from dicomkit.exceptions import DicomkitError
 from dicomkit.hierarchy import resolve_resends
 from dicomkit.io.scan import read_files
 from dicomkit.io.write import write_instances
-from dicomkit.render import clip
+from dicomkit.render import MAX_MESSAGE, clip
 from dicomkit.schema import validate_keywords
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class Plan:
                 f"{row['n_instances']} instances  (from {clip(row['source_series_uid'], 80)})"
             )
         for reason in dict.fromkeys(groups["reason"].to_list()):
-            lines.append(f"  why: {reason}")
+            lines.append(f"  why: {clip(reason, MAX_MESSAGE)}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

@@ -17,9 +17,18 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["Limits", "clip", "html_summary", "problem_lines", "text_summary"]
+__all__ = [
+    "MAX_MESSAGE",
+    "Limits",
+    "clip",
+    "html_summary",
+    "problem_lines",
+    "text_summary",
+]
 
 _MAX_TEXT = 64
+#: Messages (verify findings, error rows) quote values; this bounds one line of them.
+MAX_MESSAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,15 @@ def clip(value: Any, width: int = _MAX_TEXT) -> str:
     if isinstance(value, dt.time):
         text = value.strftime("%H:%M")
     elif isinstance(value, (list, tuple)):
-        text = "\\".join(clip(v, width) for v in value)
+        parts: list[str] = []
+        size = 0
+        for item in value:  # a list of a million values costs no more than a few
+            if size > width:
+                parts.append("")  # a trailing "\" makes the text too long: "…"
+                break
+            parts.append(clip(item, width))
+            size += len(parts[-1]) + 1
+        text = "\\".join(parts)
     else:
         text = str(value)
     text = "".join(ch if ch.isprintable() else "·" for ch in text[: width + 1])
@@ -137,7 +154,7 @@ def _tree(
         srows = studies_of.get(p["PatientID"], [])
         for s in srows[: limits.studies]:
             snode = _Node(
-                _study_label(s), s["StudyInstanceUID"] or "", tuple(s["varying"])
+                _study_label(s), clip(s["StudyInstanceUID"]), tuple(s["varying"])
             )
             pnode.children.append(snode)
             rows = series_of.get(s["StudyInstanceUID"], [])
@@ -146,7 +163,7 @@ def _tree(
                 snode.children.append(
                     _Node(
                         _series_label(r),
-                        r["SeriesInstanceUID"] or "",
+                        clip(r["SeriesInstanceUID"]),
                         tuple(r["varying"]),
                     )
                 )
@@ -292,10 +309,13 @@ def problem_lines(
     lines: list[str] = []
     for row in errors.iter_rows(named=True):
         lines.append(
-            f"error    {row['reason']}: {clip(row['path'], 160)}: {row['message']}"
+            f"error    {clip(row['reason'])}: {clip(row['path'], 160)}: "
+            f"{clip(row['message'], MAX_MESSAGE)}"
         )
     for row in findings.iter_rows(named=True):
-        lines.append(f"{row['severity']:<8} {row['check']}: {row['message']}")
+        lines.append(
+            f"{row['severity']:<8} {row['check']}: {clip(row['message'], MAX_MESSAGE)}"
+        )
     for row in resends.filter(pl.col("resend") == "identical").iter_rows(named=True):
         lines.append(
             f"info     identical resend: {clip(row['path'], 160)} is an identical copy of "

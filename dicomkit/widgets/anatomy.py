@@ -8,12 +8,17 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 
 from dicomkit import uid as uids
+from dicomkit.render import clip
 from dicomkit.widgets._util import with_html_fallback
 
 if TYPE_CHECKING:
     from dicomkit.collection import Collection
 
 __all__ = ["UIDAnatomy", "anatomy_html"]
+
+#: A longer value is no UID (at most 64 characters): it is shown clipped, not taken
+#: apart.
+_MAX_UID = 128
 
 _INTRO = (
     "<p>Every image carries the label of its envelopes: the <b>StudyInstanceUID</b> of "
@@ -33,7 +38,16 @@ def anatomy_html(row: dict[str, Any]) -> str:
         ("SOP Instance (this image)", "SOPInstanceUID"),
     ):
         value = row.get(key)
-        body = uids.explain(value)._repr_html_() if value else "<i>missing</i>"
+        if not value:
+            body = "<i>missing</i>"
+        elif len(value) > _MAX_UID or not value.isprintable():
+            body = (
+                f"<p><code>{html.escape(clip(value, 80))}</code> is not a UID: "
+                f"{len(value):,} characters, not all printable or too many (a UID "
+                "is at most 64 digits and dots)</p>"
+            )
+        else:
+            body = uids.explain(value)._repr_html_()
         parts.append(f"<h4>{html.escape(label)}</h4>{body}")
     shared = uids.common_prefix(
         [
@@ -48,7 +62,7 @@ def anatomy_html(row: dict[str, Any]) -> str:
     )
     if shared:
         parts.append(
-            f"<p>The three share the prefix <code>{html.escape(shared)}</code>: they "
+            f"<p>The three share the prefix <code>{html.escape(clip(shared, 80))}</code>: they "
             "were issued by the same organisation and device.</p>"
         )
     return "".join(parts)

@@ -83,7 +83,11 @@ class Explorer(W.VBox):  # type: ignore[misc]
         self.viewer.slider.observe(lambda _: self._sync_soon(), names="value")
         self.tabs.observe(lambda _: self._sync_panels(), names="selected_index")
         if self.series_select.options:
+            # a Select already holds its first option: setting it fires no event,
+            # and the viewer shows that series already; the panels beside it:
             self.series_select.value = self.series_select.options[0][1]
+            self.context.value = self._context_html(self.series_select.value)
+            self._fill_strip()
 
     # -- hierarchy ------------------------------------------------------------------
 

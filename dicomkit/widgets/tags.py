@@ -86,7 +86,7 @@ class TagBrowser(W.VBox):  # type: ignore[misc]
                     transfer_syntax=row.get("TransferSyntaxUID"),
                 )
             except DicomkitError as exc:
-                self.table.value = f"<p>{html.escape(str(exc))}</p>"
+                self.table.value = f"<p>{html.escape(clip(exc, 600))}</p>"
                 return
         title = f"<p><code>{html.escape(clip(row['path'], 160))}</code></p>"
         self.table.value = title + tags_html(

@@ -209,7 +209,7 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
             )
         )
         self.status.value = (
-            f"rendered {self._uid} slice {self.slider.value} "
+            f"rendered {clip(self._uid)} slice {self.slider.value} "
             f"WW {window.width:g} WL {window.level:g}"
         )
 
