@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,86 @@ def write_dataset(
 
 
 MakeFile = Callable[..., Path]
+#: A file's state: (size, mtime_ns, sha256), or ("link", target) for a symbolic link.
+FileState = tuple[int, int, str] | tuple[str, str]
+Snapshot = dict[str, FileState]
+
+
+def file_state(path: Path) -> FileState:
+    """What :func:`snapshot` records of one file (links are not followed)."""
+    if path.is_symlink():
+        return ("link", os.readlink(path))
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot(folder: Path) -> Snapshot:
+    """Every file under ``folder`` (by relative path) → its size, mtime and sha256.
+
+    Two snapshots are equal exactly when no file was added, removed or changed
+    (content or timestamp): ``assert snapshot(src) == before``.
+    """
+    found: Snapshot = {}
+    for top, folders, files in os.walk(folder):
+        folders.sort()
+        for name in [*files, *(d for d in folders if Path(top, d).is_symlink())]:
+            path = Path(top, name)
+            found[str(path.relative_to(folder))] = file_state(path)
+    return found
+
+
+def changes(before: Snapshot, after: Snapshot) -> list[str]:
+    """What differs between two snapshots, one line per file."""
+    return [
+        f"{name}: {'added' if name not in before else 'removed' if name not in after else 'changed'}"
+        for name in sorted(before.keys() | after.keys())
+        if before.get(name) != after.get(name)
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_sources_are_never_touched() -> Iterator[None]:
+    """No test may change, add or remove a file of the shipped sample or of
+    pydicom's test files: checked once, when the session ends."""
+    folders = [SAMPLE, pydicom_test_files()]
+    before = [snapshot(folder) for folder in folders]
+    yield
+    found = [
+        f"{folder}/{line}"
+        for folder, old in zip(folders, before, strict=True)
+        for line in changes(old, snapshot(folder))
+    ]
+    if found:
+        pytest.fail(
+            "source files changed during the test session:\n" + "\n".join(found),
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def made_files() -> dict[Path, FileState]:
+    """The files ``make_file`` wrote in this test, as written."""
+    return {}
+
+
+@pytest.fixture
+def sources_unchanged(made_files: dict[Path, FileState]) -> Iterator[None]:
+    """Fail the test if a file ``make_file`` wrote is not byte-identical (same
+    size, mtime and sha256) at its end. Opt in per module with
+    ``pytestmark = pytest.mark.usefixtures("sources_unchanged")``; a test that
+    changes a source on purpose says so with ``made_files.pop(path)``."""
+    yield
+    changed = changed_files(made_files)
+    assert not changed, f"source files changed by the test: {changed}"
+
+
+def changed_files(states: dict[Path, FileState]) -> list[str]:
+    """The files of ``states`` that are gone or no longer in their recorded state."""
+    return [
+        str(path)
+        for path, state in states.items()
+        if not (path.exists() or path.is_symlink()) or file_state(path) != state
+    ]
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +189,7 @@ def _isolated_cache(
 
 
 @pytest.fixture
-def make_file(tmp_path: Path) -> MakeFile:
+def make_file(tmp_path: Path, made_files: dict[Path, FileState]) -> MakeFile:
     """Write a DICOM file under ``tmp_path``: ``make_file("a/b.dcm", **attrs)``."""
 
     def make(
@@ -118,12 +199,14 @@ def make_file(tmp_path: Path) -> MakeFile:
         mtime_ns: int | None = None,
         **attributes: Any,
     ) -> Path:
-        return write_dataset(
+        path = write_dataset(
             tmp_path / name,
             make_dataset(**attributes),
             preamble=preamble,
             mtime_ns=mtime_ns,
         )
+        made_files[path] = file_state(path)
+        return path
 
     return make
 

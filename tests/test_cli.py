@@ -12,6 +12,9 @@ import dicomkit as dk
 from dicomkit.cli import main
 from tests.conftest import MakeFile
 
+# every file make_file wrote is byte-identical at the end of each test
+pytestmark = pytest.mark.usefixtures("sources_unchanged")
+
 
 def test_tree_prints_hierarchy_and_problems(
     tmp_path: Path, make_file: MakeFile, capsys: pytest.CaptureFixture[str]

@@ -12,6 +12,9 @@ from polars.testing import assert_frame_equal
 import dicomkit as dk
 from tests.conftest import UID_ROOT, MakeFile
 
+# every file make_file wrote is byte-identical at the end of each test
+pytestmark = pytest.mark.usefixtures("sources_unchanged")
+
 STUDY_A, STUDY_B = UID_ROOT + "10", UID_ROOT + "20"
 
 

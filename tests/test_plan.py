@@ -19,6 +19,9 @@ FLAIR = [
 ]
 KNEE = "1.2.840.113619.2.410.4057621.1700583600.2.3"
 
+# every file make_file wrote is byte-identical at the end of each test
+pytestmark = pytest.mark.usefixtures("sources_unchanged")
+
 
 def digest(folder: Path) -> dict[str, str]:
     return {

@@ -33,6 +33,9 @@ from tests.conftest import (
 SOP = UID_ROOT + "3.1"
 NEW = "2.25."
 
+# every file make_file wrote is byte-identical at the end of each test
+pytestmark = pytest.mark.usefixtures("sources_unchanged")
+
 
 def read(path: str | Path) -> Dataset:
     with warnings.catch_warnings():

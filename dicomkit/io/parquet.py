@@ -112,6 +112,8 @@ def _write_atomic(table: pl.DataFrame, target: str, meta: dict[str, Any]) -> Non
     os.close(fd)
     try:
         table.write_parquet(tmp, metadata={_KEY: json.dumps(meta)})
+        with open(tmp, "rb+") as fp:  # on disk before the rename (a crash)
+            os.fsync(fp.fileno())
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):

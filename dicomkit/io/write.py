@@ -4,7 +4,10 @@ This is the only dicomkit code that writes DICOM files; sources are only ever op
 for reading. A call makes two passes. The *check* pass reads each source header,
 applies its row and builds every target path, and raises before anything is written.
 The *write* pass then writes each file to a temporary file in its folder, fsyncs it
-and renames it into place; pixel data is copied as stored, never decoded.
+and renames it into place; pixel data is copied as stored, never decoded. A process
+killed mid-write leaves complete files under their final names and at most one
+temporary file (``.dicomkit-<host>-<pid>-….tmp``), which the next write into its
+folder removes (that process being gone).
 
 Layout inside the destination, every component sanitised (:func:`_component`)::
 
@@ -14,10 +17,13 @@ Layout inside the destination, every component sanitised (:func:`_component`)::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
+import hashlib
 import os
 import re
+import socket
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
@@ -39,7 +45,7 @@ from pydicom.valuerep import format_number_as_ds
 
 from dicomkit.exceptions import NotDicomError
 from dicomkit.io.header import file_identity, read_header
-from dicomkit.io.walk import PathLike
+from dicomkit.io.walk import PathLike, os_path
 
 __all__ = ["write_instances"]
 
@@ -56,6 +62,10 @@ _SYNTAXES: dict[tuple[bool | None, bool | None], str] = {  # (implicit, little e
     (False, False): ExplicitVRBigEndian,
 }
 _RESULT = {"path": pl.Utf8, "written_path": pl.Utf8, "SOPInstanceUID": pl.Utf8}
+# A temporary file is named after its writer: ".dicomkit-<host>-<pid>-….tmp", so
+# that one left by a killed writer on this host can be told apart and removed.
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+_TMP_NAME = re.compile(r"\.dicomkit-([0-9a-f]{8})-([0-9]+)-[^/\\]*\.tmp\Z")
 _Change = tuple[str, str, Any]  # (keyword, VR, value as pydicom takes it)
 
 
@@ -148,6 +158,7 @@ def write_instances(
         if failure is not None:
             raise failure
         os.makedirs(top, exist_ok=True)
+        _remove_dead_temporaries(jobs)
         mode = _file_mode()
         bar = tqdm(total=len(jobs), desc="dicomkit write", **bars)
         try:
@@ -251,12 +262,13 @@ def _fraction(text: str, microsecond: int) -> str:
 def _read(source: str, *, header_only: bool) -> Dataset:
     """Read ``source``; the check pass first applies the scan's rules, so that junk
     or a truncated file is refused rather than forced through pydicom."""
+    name = os_path(source)  # a frame's text path: undecodable bytes as \xNN
     try:
-        kind, row = read_header(file_identity(source), ()) if header_only else ("", {})
+        kind, row = read_header(file_identity(name), ()) if header_only else ("", {})
         if kind == "error" and row["reason"] != "unreadable":
             msg = f"the source file {source} is not a DICOM instance: {row['message']}"
             raise NotDicomError(msg)
-        with open(source, "rb") as fp:
+        with open(name, "rb") as fp:
             part10 = fp.read(132)[128:132] == b"DICM"
             fp.seek(0)
             return dcmread(fp, stop_before_pixels=header_only, force=not part10)
@@ -412,9 +424,41 @@ def _check_targets(jobs: Sequence[_Job], *, overwrite: bool) -> None:
         raise FileExistsError(msg)
 
 
+def _remove_dead_temporaries(jobs: Sequence[_Job]) -> None:
+    """Remove the temporary files that killed writers on this host left in the
+    target folders (a writer that is still running keeps its own)."""
+    sources = {job.source for job in jobs}
+    for folder in sorted({os.path.dirname(job.target) for job in jobs}):
+        try:
+            names = os.listdir(folder)
+        except OSError:  # not created yet: nothing was left there
+            continue
+        for name in names:
+            match = _TMP_NAME.match(name)
+            path = os.path.join(folder, name)
+            if match is None or match[1] != _HOST or path in sources:
+                continue
+            if not _running(int(match[2])):
+                with contextlib.suppress(OSError):  # gone meanwhile, or not ours
+                    os.unlink(path)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a reused pid counts as running)."""
+    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill terminates
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, under another user
+        return True
+    return True
+
+
 def _identity(path: str) -> tuple[int, int] | str:
     try:
-        st = os.stat(path)
+        st = os.stat(os_path(path))
     except OSError:
         return os.path.realpath(path)
     return st.st_dev, st.st_ino
@@ -444,7 +488,8 @@ def _write(ds: Dataset, target: str, top: str, mode: int, *, overwrite: bool) ->
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
     _check_inside(top, target)  # again, now that the folders exist
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".dicomkit-", suffix=".tmp")
+    prefix = f".dicomkit-{_HOST}-{os.getpid()}-"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fp:
             dcmwrite(fp, ds, enforce_file_format=True)
