@@ -5,15 +5,19 @@ Each test runs the write in a subprocess and kills it at several moments: as soo
 as its first temporary file appears, and after a few delays. What a kill may leave:
 
 * ``col.write_parquet(path)``: ``path`` is the old index or the new one, whole.
-  A temporary ``.dicomkit-….parquet.tmp`` beside it may remain (a later write does
-  not remove it; no reader looks at it);
+  A temporary ``.dicomkit-<host>-<pid>-….parquet.tmp`` beside it may remain, which
+  the next write into its folder removes;
 * ``plan.write(dest)``: every ``.dcm`` under ``dest`` is complete; at most one
   temporary ``.dicomkit-<host>-<pid>-….tmp``, which the next write into its folder
   removes. The next run needs ``overwrite=True`` (the files already written are
   targets that exist) and then writes everything;
 * ``dk.scan(folder, cache=path)``: ``path`` is absent, the old cache, or a complete
   checkpoint that the next scan resumes from. A temporary
-  ``.dicomkit-cache-….parquet.tmp`` beside it may remain.
+  ``.dicomkit-<host>-<pid>-cache-….parquet.tmp`` beside it may remain, which the
+  next write of the cache removes;
+* ``dk.scan_to_parquet(folder, dest)``: ``dest`` is absent or the old index, whole;
+  the hidden folder the parts were written to remains until the next
+  ``scan_to_parquet`` beside it.
 
 The sources are byte-identical after all of it.
 """
@@ -141,6 +145,40 @@ def test_killed_write_parquet_leaves_the_old_or_the_new_index(
     assert (True, len(old)) in seen  # killed while the temporary file was written
     assert not run_and_kill(code)  # a re-run completes
     assert len(dk.read_parquet(index)) == 1_000_000
+    assert [p.name for p in tmp_path.iterdir()] == ["index.parquet"]  # cleaned up
+
+
+_PARTS = """
+    import dicomkit as dk
+    print("ready", flush=True)
+    dk.scan_to_parquet({folder!r}, {dest!r}, rows_per_part=20, workers=1)
+    print("done", flush=True)
+"""
+
+
+def test_killed_scan_to_parquet_leaves_the_old_index(
+    corpus: Path, tmp_path: Path
+) -> None:
+    before = snapshot(corpus)
+    dest = tmp_path / "index"
+    old = dk.scan_to_parquet(corpus, dest, progress=False).collect()
+
+    def parts_written() -> bool:  # the scan is under way: a part is in its folder
+        return any(p.parent != dest for p in tmp_path.glob("*/part-*.parquet"))
+
+    kills = [
+        run_and_kill(_PARTS.format(folder=str(corpus), dest=str(dest)), when=when)
+        for when in (parts_written, parts_written)
+    ]
+    assert any(kills)
+    assert dk.read_parquet(dest) == old  # the old index, whole
+    hidden = [p for p in tmp_path.iterdir() if p.name.startswith(".dicomkit-")]
+    assert hidden  # what the killed scans left, beside the index
+    assert not run_and_kill(_PARTS.format(folder=str(corpus), dest=str(dest)))
+    assert dk.read_parquet(dest) == old
+    assert [p.name for p in tmp_path.iterdir()] == ["index"]  # left folders removed
+    assert all(not p.exists() for p in hidden)
+    assert snapshot(corpus) == before
 
 
 # -- plan.write -------------------------------------------------------------------
@@ -217,9 +255,9 @@ def test_only_dead_writers_temporaries_are_removed(
 
 
 def _host() -> str:
-    from dicomkit.io import write
+    from dicomkit.io import atomic
 
-    return write._HOST
+    return atomic._HOST
 
 
 def _dead_pid() -> int:
@@ -245,7 +283,7 @@ def test_killed_cached_scan_leaves_a_usable_cache(corpus: Path, tmp_path: Path) 
     path = tmp_path / "cache" / "scan.parquet"
     fresh = dk.scan(corpus, progress=False, cache=False)
     code = _SCAN.format(folder=str(corpus), path=str(path))
-    temp = r"\.dicomkit-cache-.*\.parquet\.tmp"
+    temp = r"\.dicomkit-[0-9a-f]{8}-[0-9]+-cache-.*\.parquet\.tmp"
     # as soon as a temporary file appears (a checkpoint is written in a few ms:
     # the poll may miss it), as soon as the first checkpoint is in place, delays
     triggers: list[tuple[Callable[[], bool] | None, float | None]] = [
@@ -270,5 +308,7 @@ def test_killed_cached_scan_leaves_a_usable_cache(corpus: Path, tmp_path: Path) 
         assert cache.last_stats.n_cached == states[-1][2]  # resumed from the rows
         left = [p.name for p in path.parent.iterdir() if p != path]
         assert all(re.fullmatch(temp, n) for n in left)
+        if cache.last_stats.written:  # a write removes what the killed scan left
+            assert left == []
     assert any(k and complete is False for k, complete, _ in states), states
     assert snapshot(corpus) == before

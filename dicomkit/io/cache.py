@@ -112,7 +112,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -125,6 +124,7 @@ import polars as pl
 
 from dicomkit.exceptions import DuplicateInstanceError
 from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, resolve_resends
+from dicomkit.io.atomic import remove_dead_temporaries, temp_prefix, write_parquet
 from dicomkit.io.parquet import index_schema
 from dicomkit.io.scan import fill_content_hashes, read_entries, split_walk
 from dicomkit.io.walk import FileEntry, PathLike, WalkError, text_path, walk
@@ -166,7 +166,7 @@ COARSE_MTIME_WINDOW_NS = 2_000_000_000
 _KEYS = ["path", "file_size", "mtime_ns"]
 _KEY_SCHEMA = {"path": pl.Utf8(), "file_size": pl.Int64(), "mtime_ns": pl.Int64()}
 _RECORDS = ("instance", "resend", "copy", "error")
-_TMP_PREFIX = ".dicomkit-cache-"
+_TMP_PREFIX = ".dicomkit-"  # then host, pid and "cache-" (dicomkit.io.atomic)
 _TMP_SUFFIX = ".parquet.tmp"
 _VOLATILE_REASONS = ("unreadable",)
 
@@ -559,6 +559,7 @@ class _Store:
         self.started_ns = started_ns
         self.schema = cache_schema(keywords)
         self.failed = False
+        self.cleaned = False
 
     def load(self) -> _Loaded | None:
         """The cached table and its metadata; ``None`` when absent or not usable."""
@@ -657,34 +658,27 @@ class _Store:
             "started_ns": self.started_ns,
         }
         folder = os.path.dirname(self.path)
-        tmp: str | None = None
         try:
             os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(
-                prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=folder
+            if not self.cleaned:  # what killed scans left behind
+                remove_dead_temporaries(folder)
+                self.cleaned = True
+            write_parquet(
+                table,
+                self.path,
+                {METADATA_KEY: meta},
+                prefix=temp_prefix() + "cache-",
+                suffix=_TMP_SUFFIX,
+                private=True,
             )
-            os.close(fd)
-            table.write_parquet(tmp, metadata={METADATA_KEY: json.dumps(meta)})
-            with open(tmp, "rb+") as fp:  # on disk before the rename (a crash)
-                os.fsync(fp.fileno())
-            os.replace(tmp, self.path)
         except OSError as exc:
-            self._discard(tmp)
             self.failed = True
             _warn(
                 f"dicomkit: cannot write the scan cache {self.path!r} ({exc}); "
                 "scanning without it"
             )
             return False
-        except BaseException:
-            self._discard(tmp)
-            raise
         return True
-
-    @staticmethod
-    def _discard(tmp: str | None) -> None:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _version() -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ import polars as pl
 
 from dicomkit.exceptions import IndexFormatError
 from dicomkit.hierarchy import RESEND_COLUMNS
+from dicomkit.io.atomic import remove_dead_temporaries, write_parquet
 from dicomkit.io.walk import PathLike
 from dicomkit.schema import ERROR_SCHEMA, instance_schema
 
@@ -79,7 +79,8 @@ def write_index(
 ) -> None:
     """Write ``frames`` (keys ``instance``, ``resend``, ``error``) to ``path``.
 
-    The file is replaced atomically; a reader never sees half of it.
+    The file is replaced atomically; a reader never sees half of it. Temporary
+    files that killed writers left in the folder are removed first.
     """
     tables = [
         frames[name].with_columns(pl.lit(name).alias("record")) for name in _FRAMES
@@ -90,7 +91,9 @@ def write_index(
         "columns": {name: frames[name].columns for name in _FRAMES},
         **(extra or {}),
     }
-    _write_atomic(table, os.fspath(path), meta)
+    target = os.fspath(path)
+    remove_dead_temporaries(os.path.dirname(os.path.abspath(target)))
+    _write_atomic(table, target, meta)
 
 
 def write_part(
@@ -107,18 +110,7 @@ def write_part(
 
 
 def _write_atomic(table: pl.DataFrame, target: str, meta: dict[str, Any]) -> None:
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=".dicomkit-", suffix=".parquet.tmp", dir=folder)
-    os.close(fd)
-    try:
-        table.write_parquet(tmp, metadata={_KEY: json.dumps(meta)})
-        with open(tmp, "rb+") as fp:  # on disk before the rename (a crash)
-            os.fsync(fp.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_parquet(table, target, {_KEY: meta})
 
 
 def scan_index(path: PathLike) -> tuple[pl.LazyFrame, dict[str, Any]]:

@@ -7,8 +7,9 @@ not grow with the number of files. When every file is read, the few rows whose
 SOPInstanceUID repeats are resolved (hashed, classified, marked ``resend``) and only
 the parts that hold them are rewritten.
 
-The index is built in a hidden sibling folder and renamed into place at the end:
-an interrupted scan leaves the destination as it was. An existing destination is
+The index is built in a hidden sibling folder (``.dicomkit-<host>-<pid>-<name>-…``)
+and renamed into place at the end: an interrupted scan leaves the destination as it
+was, and the next scan beside it removes the folder a killed one left. An existing destination is
 replaced only if it is empty or an index of dicomkit's own; anything else there is
 refused, never deleted.
 """
@@ -28,6 +29,7 @@ import polars as pl
 
 from dicomkit.exceptions import IndexFormatError
 from dicomkit.hierarchy import OnDuplicate, resolve_resends
+from dicomkit.io.atomic import remove_dead_temporaries, temp_prefix
 from dicomkit.io.parquet import (
     PART_GLOB,
     index_columns,
@@ -78,7 +80,10 @@ def scan_to_index(
     else:
         walked = [os.fspath(item) for item in source]
         sources = [os.path.abspath(item) for item in walked]
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.dicomkit-", dir=parent)
+    remove_dead_temporaries(parent)  # what killed scans left beside the index
+    tmp = tempfile.mkdtemp(
+        prefix=f"{temp_prefix()}{os.path.basename(target)}-", dir=parent
+    )
     try:
         items = _outside(walk(walked, recursive=recursive), [tmp, target])
         entries, walk_errors = split_walk(items)
@@ -229,7 +234,7 @@ def _install(tmp: str, target: str) -> None:
         os.replace(tmp, target)  # POSIX replaces an empty folder atomically
         return
     old = tempfile.mkdtemp(
-        prefix=f".{os.path.basename(target)}.dicomkit-old-",
+        prefix=f"{temp_prefix()}old-{os.path.basename(target)}-",
         dir=os.path.dirname(target),
     )
     os.replace(target, old)

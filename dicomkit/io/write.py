@@ -17,13 +17,10 @@ Layout inside the destination, every component sanitised (:func:`_component`)::
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import errno
-import hashlib
 import os
 import re
-import socket
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
@@ -44,6 +41,7 @@ from pydicom.uid import (
 from pydicom.valuerep import format_number_as_ds
 
 from dicomkit.exceptions import NotDicomError
+from dicomkit.io.atomic import file_mode, remove_dead_temporaries, temp_prefix
 from dicomkit.io.header import file_identity, read_header
 from dicomkit.io.walk import PathLike, os_path
 
@@ -62,10 +60,6 @@ _SYNTAXES: dict[tuple[bool | None, bool | None], str] = {  # (implicit, little e
     (False, False): ExplicitVRBigEndian,
 }
 _RESULT = {"path": pl.Utf8, "written_path": pl.Utf8, "SOPInstanceUID": pl.Utf8}
-# A temporary file is named after its writer: ".dicomkit-<host>-<pid>-….tmp", so
-# that one left by a killed writer on this host can be told apart and removed.
-_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-_TMP_NAME = re.compile(r"\.dicomkit-([0-9a-f]{8})-([0-9]+)-[^/\\]*\.tmp\Z")
 _Change = tuple[str, str, Any]  # (keyword, VR, value as pydicom takes it)
 
 
@@ -159,7 +153,7 @@ def write_instances(
             raise failure
         os.makedirs(top, exist_ok=True)
         _remove_dead_temporaries(jobs)
-        mode = _file_mode()
+        mode = file_mode()
         bar = tqdm(total=len(jobs), desc="dicomkit write", **bars)
         try:
             for job in jobs:
@@ -429,31 +423,7 @@ def _remove_dead_temporaries(jobs: Sequence[_Job]) -> None:
     target folders (a writer that is still running keeps its own)."""
     sources = {job.source for job in jobs}
     for folder in sorted({os.path.dirname(job.target) for job in jobs}):
-        try:
-            names = os.listdir(folder)
-        except OSError:  # not created yet: nothing was left there
-            continue
-        for name in names:
-            match = _TMP_NAME.match(name)
-            path = os.path.join(folder, name)
-            if match is None or match[1] != _HOST or path in sources:
-                continue
-            if not _running(int(match[2])):
-                with contextlib.suppress(OSError):  # gone meanwhile, or not ours
-                    os.unlink(path)
-
-
-def _running(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host (a reused pid counts as running)."""
-    if pid == os.getpid() or os.name == "nt":  # Windows' os.kill terminates
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. PermissionError: it exists, under another user
-        return True
-    return True
+        remove_dead_temporaries(folder, keep=sources)
 
 
 def _identity(path: str) -> tuple[int, int] | str:
@@ -462,13 +432,6 @@ def _identity(path: str) -> tuple[int, int] | str:
     except OSError:
         return os.path.realpath(path)
     return st.st_dev, st.st_ino
-
-
-def _file_mode() -> int:
-    """The permissions of a new file under the umask (mkstemp's are owner-only)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _write(ds: Dataset, target: str, top: str, mode: int, *, overwrite: bool) -> None:
@@ -488,8 +451,7 @@ def _write(ds: Dataset, target: str, top: str, mode: int, *, overwrite: bool) ->
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
     _check_inside(top, target)  # again, now that the folders exist
-    prefix = f".dicomkit-{_HOST}-{os.getpid()}-"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=temp_prefix(), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fp:
             dcmwrite(fp, ds, enforce_file_format=True)
