@@ -318,20 +318,22 @@ def rows_to_frames(
     """
     schema = instance_schema(keywords)
     names = list(schema)
+    rows = rows if isinstance(rows, list) else list(rows)
+    stacked = [row for kind, row in rows if kind == "instance"]
+    error_rows = [row for kind, row in rows if kind != "instance"]
+    if not all(type(row) is tuple for row in stacked):  # rows of the pydicom path
+        stacked = [
+            row if type(row) is tuple else tuple(row[n] for n in names)
+            for row in stacked
+        ]
+    for row in error_rows:
+        row["path"] = _text_path(row["path"])
+    columns: list[tuple[Any, ...]] = (
+        list(zip(*stacked, strict=True)) if stacked else [()] * len(names)
+    )
     path_index = names.index("path")
-    stacked: list[tuple[Any, ...]] = []
-    error_rows: list[dict[str, Any]] = []
-    for kind, row in rows:
-        if kind != "instance":
-            row["path"] = _text_path(row["path"])
-            error_rows.append(row)
-            continue
-        values = row if isinstance(row, tuple) else tuple(row[n] for n in names)
-        path = values[path_index]
-        if not path.isascii():
-            values = (*values[:path_index], _text_path(path), *values[path_index + 1 :])
-        stacked.append(values)
-    columns = list(zip(*stacked, strict=True)) if stacked else [()] * len(names)
+    if not all(map(str.isascii, columns[path_index])):
+        columns[path_index] = tuple(map(_text_path, columns[path_index]))
     copies = pl.DataFrame(
         [
             _column(name, schema[name], values)
@@ -405,6 +407,8 @@ def _same_length_lists(
 
 
 def _column(name: str, dtype: pl.DataType, values: Sequence[Any]) -> pl.Series:
+    if dtype in (pl.Date, pl.Time):  # few distinct values, slow to convert one by one
+        return _factorized(name, dtype, values)
     if not isinstance(dtype, pl.List):
         return pl.Series(name, values, dtype=dtype)
     if dtype.inner != pl.Utf8:
@@ -413,21 +417,22 @@ def _column(name: str, dtype: pl.DataType, values: Sequence[Any]) -> pl.Series:
 
 
 def _factorized(name: str, dtype: pl.DataType, values: Sequence[Any]) -> pl.Series:
-    """Lists of text: each distinct list built once, then gathered in Rust.
+    """Each distinct value built once, then gathered in Rust.
 
-    A batch holds few distinct ImageType or SpecificCharacterSet values, and
-    polars builds nested lists from Python slowly (~0.5 µs each), so numbering
-    the distinct values is several times faster.
+    A batch holds few distinct ImageType or SpecificCharacterSet lists (which
+    polars builds from Python slowly, ~0.5 µs each) and few distinct dates and
+    times, so numbering the distinct values is faster.
     """
-    codes: dict[tuple[str | None, ...] | None, int] = {}
+    codes: dict[Any, int] = {}
     numbers: list[int] = []
+    lists = isinstance(dtype, pl.List)
     for value in values:
-        key = None if value is None else tuple(value)
+        key = tuple(value) if lists and value is not None else value
         number = codes.get(key)
         if number is None:
             number = codes[key] = len(codes)
         numbers.append(number)
-    distinct = [None if key is None else list(key) for key in codes]
+    distinct = [list(key) if lists and key is not None else key for key in codes]
     column: pl.Series = pl.Series(name, distinct, dtype=dtype).gather(
         pl.Series(numbers, dtype=pl.UInt32)
     )
