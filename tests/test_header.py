@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ import pytest
 from pydicom import dcmread
 from pydicom.fileset import FileSet
 
-from dicomkit.io.header import file_identity, read_header
+from dicomkit.io.header import Reader, Row, file_identity, read_batch, read_header
+from dicomkit.io.walk import FileEntry
 from dicomkit.schema import DEFAULT_KEYWORDS
 from tests.conftest import MakeFile, pydicom_test_files
 
@@ -176,3 +178,26 @@ def test_number_of_frames(make_file: MakeFile, tmp_path: Path) -> None:
     kind, row = read(good)
     assert (kind, row["n_frames"], row["NumberOfFrames"]) == ("instance", 1, None)
     assert row["bad_values"] == ["NumberOfFrames: not an integer (IS): 'x7'"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("reader", ["fast", "pydicom"])
+def test_a_file_replaced_by_a_fifo_after_the_walk_never_blocks(
+    tmp_path: Path, reader: Reader
+) -> None:
+    # the walk saw a regular file; a FIFO took its place before it was read
+    entry = FileEntry(str(tmp_path / "was-a-file.dcm"), 1234, 1)
+    os.mkfifo(entry.path)
+    done: list[list[Row]] = []
+    thread = threading.Thread(
+        target=lambda: done.append(read_batch([entry], ["PatientID"], reader=reader)),
+        daemon=True,
+    )
+    thread.start()
+    thread.join(timeout=10)
+    assert done, "reading blocked on the FIFO"
+    [(kind, row)] = done[0]
+    assert kind == "error"
+    assert isinstance(row, dict)
+    assert row["reason"] == "not_regular_file"
+    assert "FIFO" in row["message"] or "fifo" in row["message"]

@@ -40,7 +40,7 @@ from pydicom.tag import BaseTag
 from pydicom.valuerep import IS, DSfloat, PersonName
 from pydicom.values import convert_value as pydicom_convert
 
-from dicomkit.io.walk import FileEntry
+from dicomkit.io.walk import FileEntry, open_regular
 from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
 
 __all__ = [
@@ -199,7 +199,7 @@ def read_fast(entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] | None:
     TooLarge
         When the header passes the per-file bounds.
     """
-    with open(entry.path, "rb") as fp:
+    with open_regular(entry.path) as fp:
         reader = _Reader(fp, entry.file_size)
         try:
             return _read(reader, entry, plan)

@@ -36,7 +36,7 @@ from pydicom.values import convert_value as pydicom_convert
 
 from dicomkit.io import fastread
 from dicomkit.io.fastread import LONG_VRS, SHORT_VRS, ReadPlan, TooLarge, read_fast
-from dicomkit.io.walk import FileEntry
+from dicomkit.io.walk import FileEntry, NotRegularFileError, open_regular
 from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
 
 __all__ = ["BoundedReader", "Row", "read_batch", "read_header"]
@@ -138,6 +138,8 @@ def _read_quietly(entry: FileEntry, kinds: Sequence[tuple[str, Kind]]) -> Row:
             if problem is not None:
                 return _error(base, *problem)
             ds, problem, has_pixels = _parse(fp, entry.file_size)
+    except NotRegularFileError as exc:
+        return _error(base, "not_regular_file", f"{exc}: it is never opened")
     except OSError as exc:
         return _error(
             base, "unreadable", f"cannot read the file: {exc.strerror or exc}"
@@ -178,7 +180,8 @@ class BoundedReader(io.BufferedReader):
         max_reads: int | None = None,
         max_bytes: int | None = None,
     ) -> None:
-        super().__init__(open(path, "rb", buffering=0))  # noqa: SIM115 - ours to close
+        raw = open_regular(path, buffering=0)
+        super().__init__(raw)  # type: ignore[arg-type]
         # counts down to 0; from -1 (no bound) it never gets there
         self._reads_left = -1 if max_reads is None else max_reads + 1
         self._max_reads = max_reads

@@ -13,9 +13,17 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import BinaryIO, NamedTuple, Union
 
-__all__ = ["FileEntry", "WalkError", "os_path", "text_path", "walk"]
+__all__ = [
+    "FileEntry",
+    "NotRegularFileError",
+    "WalkError",
+    "open_regular",
+    "os_path",
+    "text_path",
+    "walk",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -40,6 +48,39 @@ class WalkError:
     message: str
     file_size: int | None = None
     mtime_ns: int | None = None
+
+
+class NotRegularFileError(OSError):
+    """A path to read is no longer a regular file (e.g. replaced by a FIFO)."""
+
+
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def open_regular(path: str, buffering: int = -1) -> BinaryIO:
+    """Open ``path`` for reading in binary mode, if it is a regular file.
+
+    The walk has seen a regular file, but it may have been replaced since (by a
+    FIFO, whose ``open`` would wait for a writer forever). The file is opened
+    without blocking and checked before anything is read.
+
+    Raises
+    ------
+    NotRegularFileError
+        If ``path`` is not a regular file now.
+    OSError
+        If it cannot be opened.
+    """
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            msg = f"not a regular file any more ({_special_kind(mode)})"
+            raise NotRegularFileError(msg)
+        return open(fd, "rb", buffering=buffering)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def walk(
