@@ -31,8 +31,10 @@ __all__ = ["content_hash"]
 def content_hash(path: str) -> str | None:
     """Return a hex digest of the data set content of ``path``, or ``None``.
 
-    ``None`` means the file could not be read whole (it vanished, or it is cut
-    short); the caller then compares the indexed attributes instead. ``path`` may
+    ``None`` means the file could not be read (it vanished, or pydicom cannot
+    parse it); the caller then compares the indexed attributes instead. A copy cut
+    short is not an instance (the scan makes it an error row), so it is never
+    hashed. ``path`` may
     be a frame's text path (:func:`dicomkit.io.walk.os_path` finds the file).
     """
     digest = hashlib.blake2b(digest_size=16)
