@@ -405,14 +405,19 @@ def test_unreadable_files_do_not_defeat_the_fast_path(
 ) -> None:
     locked = data / "locked.dcm"
     shutil.copy2(data / "s0" / "im0.dcm", locked)
-    real_open = builtins.open
+    real_open, real_os_open = builtins.open, os.open
 
-    def refusing_open(file: Any, *args: Any, **kwargs: Any) -> Any:
-        if os.fspath(file) == str(locked):  # as chmod 0 would, even for root
-            raise PermissionError(13, "Permission denied", str(locked))
-        return real_open(file, *args, **kwargs)
+    def refusing(opener: Any) -> Any:
+        def refusing_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+            if not isinstance(file, int) and os.fspath(file) == str(locked):
+                # as chmod 0 would, even for root
+                raise PermissionError(13, "Permission denied", str(locked))
+            return opener(file, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "open", refusing_open)
+        return refusing_open
+
+    monkeypatch.setattr(builtins, "open", refusing(real_open))
+    monkeypatch.setattr(os, "open", refusing(real_os_open))
     scan(data, cache=True)
     again = scan(data, cache=True)
     assert (stats().n_read, stats().reused_resolution) == (1, True)
@@ -420,6 +425,7 @@ def test_unreadable_files_do_not_defeat_the_fast_path(
     assert "unreadable" in again.errors["reason"].to_list()
     assert_same(again, scan(data, cache=False))
     monkeypatch.setattr(builtins, "open", real_open)  # permissions fixed
+    monkeypatch.setattr(os, "open", real_os_open)
     fixed = scan(data, cache=True)
     assert stats().n_read == 1
     assert_same(fixed, scan(data, cache=False))
