@@ -73,6 +73,34 @@ def test_non_ascii_text_goes_through_pydicom_charsets(
     assert sorted(fast[0]["PatientName"]) == ["Wang^XiaoDong=王^小東", "Люкceмбypг"]
 
 
+def test_the_same_bytes_in_two_character_sets_read_as_two_names(
+    tmp_path: Path, make_file: MakeFile
+) -> None:
+    # b"M\xfcller" is Müller in Latin-1 and Mќller in Cyrillic: converted values
+    # are remembered from file to file, never across character sets
+    make_file("a.dcm", SpecificCharacterSet="ISO_IR 100", PatientName="Müller")
+    make_file(
+        "b.dcm",
+        SpecificCharacterSet="ISO_IR 144",
+        PatientName="Mќller",
+        SOPInstanceUID="1.2.3.4",
+    )
+    assert "Mќller".encode("iso8859_5") == "Müller".encode("latin-1")
+    fast, slow = both(tmp_path)
+    assert_frame_equal(fast[0].sort("path"), slow[0].sort("path"))
+    assert fast[0].sort("path")["PatientName"].to_list() == ["Müller", "Mќller"]
+
+
+def test_remembered_values_are_bounded(tmp_path: Path) -> None:
+    write_corpus(tmp_path, 40)
+    entries, _ = split_walk(walk(tmp_path))
+    plan = ReadPlan.build(KEYWORDS)
+    for entry in entries:
+        assert read_fast(entry, plan) is not None
+    assert 0 < len(plan.memo) < 40 * len(KEYWORDS)  # most values repeat
+    assert all(len(data) <= fastread.MEMO_VALUE_BYTES for _, (_, data), _ in plan.memo)
+
+
 def _nested_file(path: Path, depth: int) -> Path:
     """A Part 10 file whose data set holds one undefined-length sequence nested
     ``depth`` deep, followed by a SOPInstanceUID and pixel data."""

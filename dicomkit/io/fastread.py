@@ -30,7 +30,7 @@ import datetime as dt
 import struct
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from pydicom.charset import convert_encodings
@@ -55,6 +55,10 @@ __all__ = [
 
 MAX_ELEMENTS = 2_000_000
 MAX_HEADER_BYTES = 1 << 30
+#: Converted values a plan remembers (see :attr:`ReadPlan.memo`) before forgetting.
+MEMO_SIZE = 20_000
+#: Longer values are converted each time, never remembered.
+MEMO_VALUE_BYTES = 256
 CHUNK = 16384
 
 _TAG = struct.Struct("<HH")
@@ -134,6 +138,14 @@ class ReadPlan:
     sop_index: int | None
     frames_index: int | None
     vrs: tuple[str, ...] = ()  # per keyword: its dictionary VR ("" for file meta)
+    #: Converted values by (tag, (VR, bytes), character set element): most values
+    #: repeat from file to file (a series shares its study, geometry, pixel
+    #: format), and a lookup costs a fraction of a conversion. Bounded by
+    #: :data:`MEMO_SIZE` entries of at most :data:`MEMO_VALUE_BYTES` bytes; the
+    #: values are never changed, so rows may share them.
+    memo: dict[Any, tuple[Any, str | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def columns(self) -> zip[tuple[str, Kind, int | None, str]]:
@@ -222,10 +234,14 @@ def _read(reader: _Reader, entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] 
     encodings = _encodings(_decode(charset, "CS", None) if charset else None)
     row: list[Any] = []  # in the order of instance_schema(keywords)
     bad: list[str] = []
-    get, append, typed = (
+    memo = plan.memo
+    if len(memo) > MEMO_SIZE:
+        memo.clear()
+    get, append, typed, remember = (
         raw.get,
         row.append,
         _typed,
+        memo.get,
     )  # locals: this loop runs 60× a file
     for keyword, kind, tag, expected in plan.columns:
         if tag is None:  # from the file meta
@@ -237,7 +253,14 @@ def _read(reader: _Reader, entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] 
                 continue
             if element[0] != expected and element[0] not in expected.split(" or "):
                 raise _Fallback  # another VR than the standard's: pydicom converts
-            converted, problem = typed(element, kind, encodings)
+            if len(element[1]) > MEMO_VALUE_BYTES:  # long text: rarely repeated
+                converted, problem = typed(element, kind, encodings)
+            else:
+                key = (tag, element, charset)
+                known = remember(key)
+                if known is None:
+                    known = memo[key] = typed(element, kind, encodings)
+                converted, problem = known
         append(converted)
         if problem is not None:
             bad.append(f"{keyword}: {problem}")
