@@ -14,15 +14,17 @@ Exit status: 0 on success, 2 on a usage error or a source that cannot be read;
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import sys
 from collections.abc import Sequence
 
 import polars as pl
 
-from dicomkit.api import read_parquet, scan
+from dicomkit.api import read_parquet, scan, scan_to_parquet
 from dicomkit.collection import Collection
 from dicomkit.exceptions import DicomkitError
+from dicomkit.io.parquet import PART_GLOB
 from dicomkit.render import MAX_MESSAGE, Limits, clip
 
 __all__ = ["main"]
@@ -47,7 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         ("verify", "check UIDs, consistency and geometry; print the findings"),
     ):
         cmd = sub.add_parser(name, help=text, description=text)
-        cmd.add_argument("source", help="a folder, a file, or (tree) an index.parquet")
+        cmd.add_argument(
+            "source",
+            help="a folder or a file; tree and verify also take a saved index "
+            "(index.parquet, or a folder of parts)",
+        )
         cmd.add_argument(
             "--workers", type=int, default=None, help="processes (default: all cores)"
         )
@@ -65,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         if name == "scan":
             cmd.add_argument(
                 "-o", "--output", help="write the index to this parquet file"
+            )
+            cmd.add_argument(
+                "--parts",
+                action="store_true",
+                help="with -o FOLDER: write a partitioned index batch by batch, in "
+                "bounded memory (for millions of files)",
             )
         elif name == "tree":
             cmd.add_argument(
@@ -85,9 +97,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_index(source: str) -> bool:
+    if os.path.isfile(source):
+        return source.endswith(".parquet")
+    names = os.listdir(source) if os.path.isdir(source) else []
+    return bool(names) and all(fnmatch.fnmatch(n, PART_GLOB) for n in names)
+
+
 def _load(args: argparse.Namespace) -> Collection:
     source = args.source
-    if source.endswith(".parquet") and os.path.isfile(source):
+    if args.command != "scan" and _is_index(source):
         return read_parquet(source)
     return scan(
         source,
@@ -100,6 +119,8 @@ def _load(args: argparse.Namespace) -> Collection:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "scan" and args.parts:
+        return _scan_to_parts(args)
     try:
         col = _load(args)
     except (FileNotFoundError, DicomkitError, ValueError) as exc:
@@ -121,6 +142,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"What is wrong ({len(found)}):" if found else "Nothing wrong found.")
     for line in found:
         print("  " + line)
+    return 0
+
+
+def _scan_to_parts(args: argparse.Namespace) -> int:
+    if not args.output:
+        print("dicomkit: --parts needs -o FOLDER (the index folder)", file=sys.stderr)
+        return 2
+    try:
+        lazy = scan_to_parquet(
+            args.source,
+            args.output,
+            workers=args.workers,
+            progress=False if args.no_progress else None,
+            keywords=args.keyword,
+        )
+    except (FileNotFoundError, FileExistsError, DicomkitError, ValueError) as exc:
+        print(f"dicomkit: {exc}", file=sys.stderr)
+        return 2
+    n = {
+        name: frame.select(pl.len()).collect().item()
+        for name, frame in (
+            ("instances", lazy.instances),
+            ("resends", lazy.resends),
+            ("errors", lazy.errors),
+        )
+    }
+    n_series = lazy.series.select(pl.len()).collect(engine="streaming").item()
+    print(
+        f"{sum(n.values()):,} files = {n['instances']:,} instances in {n_series:,} "
+        f"series + {n['resends']:,} resends + {n['errors']:,} errors"
+    )
+    print(f"index written to {args.output} (dk.scan_parquet / dk.read_parquet)")
     return 0
 
 

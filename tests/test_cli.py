@@ -49,6 +49,28 @@ def test_scan_writes_an_index_and_tree_reads_it(
     assert "Nothing wrong found." in capsys.readouterr().out
 
 
+def test_scan_parts_writes_a_partitioned_index_that_tree_and_verify_read(
+    tmp_path: Path, make_file: MakeFile, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_file("in/a.dcm")
+    make_file("in/b.dcm", SOPInstanceUID="1.2.826.0.1.3680043.10.1234.3.2")
+    (tmp_path / "in" / "junk.txt").write_text("not DICOM")
+    parts = tmp_path / "parts"
+    argv = ["scan", str(tmp_path / "in"), "-o", str(parts), "--parts", "-k", "HighBit"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "3 files = 2 instances in 1 series + 0 resends + 1 errors" in out
+    assert dk.read_parquet(parts).instances["HighBit"].to_list() == [15, 15]
+    assert main(["tree", str(parts)]) == 0
+    assert "junk.txt" in capsys.readouterr().out  # read from the index
+    assert main(["verify", str(parts)]) == 0
+    assert "3 files, 2 instances" in capsys.readouterr().out
+    assert main(["scan", str(tmp_path / "in"), "--parts"]) == 2  # no -o
+    assert "--parts needs -o" in capsys.readouterr().err
+    assert main(["scan", str(tmp_path / "in"), "-o", str(tmp_path), "--parts"]) == 2
+    assert "not parts of a dicomkit index" in capsys.readouterr().err
+
+
 def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tree", str(tmp_path / "missing")]) == 2
     assert "no such file or folder" in capsys.readouterr().err
