@@ -93,6 +93,20 @@ def test_resends_across_parts_are_resolved_and_hashed(
     assert (tmp_path / "src" / "a00.dcm").exists()  # sources untouched
 
 
+def test_the_walk_is_taken_in_chunks(
+    tmp_path: Path, sample: dk.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dicomkit.io import sink
+
+    monkeypatch.setattr(sink, "WALK_CHUNK", 50)  # 219 files: five chunks
+    chunks = list(sink._chunks(range(219), 50))  # type: ignore[arg-type]
+    assert [len(c) for c in chunks] == [50, 50, 50, 50, 19]
+    assert list(sink._chunks([], 50)) == [[]]
+    dk.scan_to_parquet(SAMPLE, tmp_path / "index", workers=1, rows_per_part=1)
+    assert dk.read_parquet(tmp_path / "index") == sample
+    assert len(os.listdir(tmp_path / "index")) >= 5  # a part per batch
+
+
 def test_on_duplicate_error_leaves_nothing_behind(
     tmp_path: Path, make_file: MakeFile
 ) -> None:

@@ -2,8 +2,9 @@
 
 :func:`scan_to_index` is what :func:`dicomkit.scan_to_parquet` runs: the files are
 read in batches (in parallel, or on any executor) and every batch goes to disk as
-it completes, gathered into parts of about ``rows_per_part`` rows, so memory does
-not grow with the number of files. When every file is read, the few rows whose
+it completes, gathered into parts of about ``rows_per_part`` rows (``1`` writes one
+part per batch), so memory does not grow with the number of files: the walk too is
+taken :data:`WALK_CHUNK` files at a time. When every file is read, the few rows whose
 SOPInstanceUID repeats are resolved (hashed, classified, marked ``resend``) and only
 the parts that hold them are rewritten.
 
@@ -40,10 +41,14 @@ from dicomkit.io.parquet import (
 from dicomkit.io.scan import fill_content_hashes, read_entries, split_walk
 from dicomkit.io.walk import FileEntry, PathLike, WalkError, walk
 
-__all__ = ["DEFAULT_ROWS_PER_PART", "scan_to_index"]
+__all__ = ["DEFAULT_ROWS_PER_PART", "WALK_CHUNK", "scan_to_index"]
 
 #: Rows per part: big enough for efficient parquet, small enough to stream.
 DEFAULT_ROWS_PER_PART = 100_000
+#: Files walked, then read, at a time: what the walk holds in memory (~200 bytes a
+#: file). Each chunk starts the reading processes anew (~0.3 s, next to ~20 s of
+#: reading).
+WALK_CHUNK = 500_000
 
 
 def scan_to_index(
@@ -86,7 +91,6 @@ def scan_to_index(
     )
     try:
         items = _outside(walk(walked, recursive=recursive), [tmp, target])
-        entries, walk_errors = split_walk(items)
         meta: dict[str, Any] = {
             "columns": index_columns(keywords),
             "dicomkit": _version(),
@@ -96,16 +100,18 @@ def scan_to_index(
             "on_duplicate": on_duplicate,
         }
         parts = _Parts(tmp, index_schema(keywords), meta, rows_per_part)
-        parts.add(pl.DataFrame(), walk_errors)
-        read_entries(
-            entries,
-            keywords,
-            workers=workers,
-            progress=progress,
-            on_batch=parts.add,
-            executor=executor,
-            keep=False,
-        )
+        for chunk in _chunks(items, WALK_CHUNK):  # the walk's memory stays bounded
+            entries, walk_errors = split_walk(chunk)
+            parts.add(pl.DataFrame(), walk_errors)
+            read_entries(
+                entries,
+                keywords,
+                workers=workers,
+                progress=progress,
+                on_batch=parts.add,
+                executor=executor,
+                keep=False,
+            )
         parts.close()
         _resolve_resends(tmp, meta, on_duplicate)
         _install(tmp, target)
@@ -197,6 +203,21 @@ def _resolve_resends(
         ).select(table.columns)
         number = int(os.path.basename(str(part))[len("part-") : -len(".parquet")])
         write_part(folder, number, table, meta)
+
+
+def _chunks(
+    items: Iterable[FileEntry | WalkError], size: int
+) -> Iterator[list[FileEntry | WalkError]]:
+    """``items`` in lists of ``size``; one empty list if there are none."""
+    chunk: list[FileEntry | WalkError] = []
+    yielded = False
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk, yielded = [], True
+    if chunk or not yielded:
+        yield chunk
 
 
 def _check_destination(target: str) -> None:
