@@ -168,13 +168,18 @@ def _resolve_resends(
     dicom = pl.scan_parquet(parts, include_file_paths="_part").filter(
         pl.col("record") == "instance"
     )
+    # two queries, not one: a plan that scans the parts twice would cache the
+    # whole scan in memory
     repeated = (
         dicom.group_by("SOPInstanceUID")
         .agg(pl.len().alias("_n"))
         .filter(pl.col("_n") > 1)
         .select("SOPInstanceUID")
+        .collect(engine="streaming")
     )
-    copies = dicom.join(repeated, on="SOPInstanceUID", how="semi").collect(
+    if repeated.is_empty():
+        return
+    copies = dicom.join(repeated.lazy(), on="SOPInstanceUID", how="semi").collect(
         engine="streaming"
     )
     if copies.is_empty():
@@ -269,7 +274,7 @@ def _outside(
     """Leave the index being written (and the one it replaces) out of the walk."""
     tops = tuple(folder.rstrip(os.sep) + os.sep for folder in folders)
     for item in items:
-        if not os.path.abspath(item.path).startswith(tops):
+        if not item.path.startswith(tops):  # the walk yields absolute paths
             yield item
 
 
