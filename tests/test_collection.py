@@ -10,6 +10,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import dicomkit as dk
+from dicomkit.io import scan as scan_module
 from tests.conftest import UID_ROOT, MakeFile
 
 # every file make_file wrote is byte-identical at the end of each test
@@ -192,7 +193,11 @@ def test_add_and_concat(folder: Path, tmp_path: Path, make_file: MakeFile) -> No
     assert dk.concat([base, base]) == base
 
 
-def test_parallel_scan_equals_serial(folder: Path) -> None:
+def test_parallel_scan_equals_serial(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the workers read their batches even when this process could read them all
+    monkeypatch.setattr(scan_module, "STEAL_FROM_COLD_WORKERS", False)
     serial = dk.scan(folder, workers=1, progress=False)
     parallel = dk.scan(folder, workers=2, progress=False)
     assert parallel == serial

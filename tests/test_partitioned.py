@@ -30,7 +30,7 @@ def test_the_index_holds_the_collection_a_scan_gives(
     index: Path, sample: dk.Collection
 ) -> None:
     parts = sorted(os.listdir(index))
-    assert len(parts) >= 5  # 219 rows, 40 per part
+    assert len(parts) >= 2  # 219 rows in batches of 128, parts of at least 40 rows
     assert all(p.startswith("part-") and p.endswith(".parquet") for p in parts)
     assert dk.read_parquet(index) == sample
     assert dk.scan_parquet(index).collect() == sample

@@ -7,11 +7,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
 import dicomkit as dk
+from dicomkit.io import scan as scan_module
 from tests.conftest import SAMPLE
 
 
@@ -122,11 +124,35 @@ def test_text_tree_on_the_sample(col: dk.Collection) -> None:
     assert "Patient PAT003  Müller^Jürgen  (M, 1962-11-30)" in text
 
 
-def test_parallel_equals_serial_and_survives_a_stdin_script(col: dk.Collection) -> None:
+def test_a_small_parallel_scan_never_waits_for_starting_workers(
+    col: dk.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_here: list[int] = []  # rows this process built (workers count elsewhere)
+    real = scan_module.rows_to_frames
+
+    def counting(rows: Any, *args: Any) -> Any:
+        rows = list(rows)
+        read_here.append(len(rows))
+        return real(rows, *args)
+
+    # (what is sent to the workers stays as it is: they import their own)
+    monkeypatch.setattr(scan_module, "rows_to_frames", counting)
+    # a worker needs ~0.3 s to start; this process reads 219 files in ~20 ms
+    assert dk.scan(SAMPLE, workers=2, progress=False) == col
+    assert sum(read_here) == 219  # every file read here, none by a worker
+
+
+def test_parallel_equals_serial_and_survives_a_stdin_script(
+    col: dk.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the workers read their batches even when this process could read them all
+    monkeypatch.setattr(scan_module, "STEAL_FROM_COLD_WORKERS", False)
     assert dk.scan(SAMPLE, workers=2, progress=False) == col
     script = textwrap.dedent(
         f"""
         import warnings, dicomkit as dk
+        import dicomkit.io.scan
+        dicomkit.io.scan.STEAL_FROM_COLD_WORKERS = False
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             col = dk.scan({str(SAMPLE)!r}, workers=2, progress=False)
