@@ -292,15 +292,7 @@ def _meta(reader: _Reader) -> tuple[int, str | None, str | None]:
         if group != 0x0002:
             return pos, syntax, media_class
         vr = buf[start + 4 : start + 6]
-        if vr in LONG_VRS:
-            start = reader.need(pos, 12)
-            (length,) = _U32.unpack_from(reader.buf, start + 8)
-            header = 12
-        elif vr in SHORT_VRS:
-            (length,) = _U16.unpack_from(buf, start + 6)
-            header = 8
-        else:
-            raise _Fallback
+        length, header = _explicit_length(reader, pos, start, vr)
         if length == _UNDEFINED:
             raise _Fallback
         if element in (0x0010, 0x0002):
@@ -396,6 +388,21 @@ def _walk(
     raise TooLarge(f"more than {MAX_ELEMENTS:,} elements")  # noqa: EM102
 
 
+def _explicit_length(
+    reader: _Reader, pos: int, start: int, vr: bytes
+) -> tuple[int, int]:
+    """``(value length, header size)`` of the explicit VR element at file offset
+    ``pos`` (``start`` in the reader's buffer, which holds its first 8 bytes)."""
+    if vr in LONG_VRS:
+        at = reader.need(pos, 12)
+        (length,) = _U32.unpack_from(reader.buf, at + 8)
+        return length, 12
+    if vr in SHORT_VRS:
+        (length,) = _U16.unpack_from(reader.buf, start + 6)
+        return length, 8
+    raise _Fallback
+
+
 def _check_pixels(reader: _Reader, start: int, length: int) -> None:
     if length == _UNDEFINED:
         _skip_undefined(reader, start, False, fragments=True)
@@ -450,15 +457,7 @@ def _skip_undefined(
             header, un = 8, False
         else:
             code = buf[start + 4 : start + 6]
-            if code in LONG_VRS:
-                start = reader.need(pos, 12)
-                (length,) = _U32.unpack_from(reader.buf, start + 8)
-                header = 12
-            elif code in SHORT_VRS:
-                (length,) = _U16.unpack_from(buf, start + 6)
-                header = 8
-            else:
-                raise _Fallback
+            length, header = _explicit_length(reader, pos, start, code)
             un = code == b"UN"
         pos += header
         if length == _UNDEFINED:  # a nested sequence
