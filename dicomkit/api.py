@@ -9,7 +9,7 @@ from concurrent.futures import Executor
 from dicomkit.collection import Collection
 from dicomkit.hierarchy import OnDuplicate
 from dicomkit.io.cache import CacheOption, scan_frames
-from dicomkit.io.parquet import read_index, scan_index
+from dicomkit.io.parquet import scan_index
 from dicomkit.io.sink import DEFAULT_ROWS_PER_PART, scan_to_index
 from dicomkit.io.walk import PathLike
 from dicomkit.lazy import LazyCollection
@@ -224,5 +224,4 @@ def read_parquet(path: str | os.PathLike[str]) -> Collection:
     dicomkit.exceptions.IndexFormatError
         If it is not a dicomkit index.
     """
-    frames, _ = read_index(path)
-    return Collection(frames["instance"], frames["resend"], frames["error"])
+    return scan_parquet(path).collect()

@@ -125,7 +125,7 @@ import polars as pl
 from dicomkit.exceptions import DuplicateInstanceError
 from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, resolve_resends
 from dicomkit.io.atomic import remove_dead_temporaries, temp_prefix, write_parquet
-from dicomkit.io.parquet import index_schema
+from dicomkit.io.parquet import dicomkit_version, index_schema
 from dicomkit.io.scan import fill_content_hashes, read_entries, split_walk
 from dicomkit.io.walk import FileEntry, PathLike, WalkError, text_path, walk
 from dicomkit.schema import ERROR_SCHEMA, instance_schema
@@ -582,7 +582,7 @@ class _Store:
             return self._ignore(
                 f"it is in cache format {found!r}; this dicomkit reads {FORMAT_VERSION}"
             )
-        if meta.get("dicomkit") != _version():
+        if meta.get("dicomkit") != dicomkit_version():
             return None  # rows of another reader version: rebuilt, quietly
         for field, expected in (
             ("keywords", list(self.keywords)),
@@ -649,7 +649,7 @@ class _Store:
         ).select(list(self.schema))
         meta = {
             "format": FORMAT_VERSION,
-            "dicomkit": _version(),
+            "dicomkit": dicomkit_version(),
             "keywords": list(self.keywords),
             "source": self.sources,
             "recursive": self.recursive,
@@ -679,12 +679,6 @@ class _Store:
             )
             return False
         return True
-
-
-def _version() -> str:
-    import dicomkit  # the package is initialised by the time a scan runs
-
-    return dicomkit.__version__
 
 
 def _warn(message: str) -> None:

@@ -36,9 +36,9 @@ from dicomkit.schema import ERROR_SCHEMA, instance_schema
 __all__ = [
     "FORMAT_VERSION",
     "PART_GLOB",
+    "dicomkit_version",
     "index_columns",
     "index_schema",
-    "read_index",
     "scan_index",
     "split_records",
     "write_index",
@@ -93,7 +93,7 @@ def write_index(
     }
     target = os.fspath(path)
     remove_dead_temporaries(os.path.dirname(os.path.abspath(target)))
-    _write_atomic(table, target, meta)
+    write_parquet(table, target, {_KEY: meta})
 
 
 def write_part(
@@ -105,12 +105,8 @@ def write_part(
     metadata every part carries (``columns`` included). Returns the part's path.
     """
     target = os.path.join(os.fspath(folder), f"part-{number:05d}.parquet")
-    _write_atomic(table, target, {"format": FORMAT_VERSION, **meta})
+    write_parquet(table, target, {_KEY: {"format": FORMAT_VERSION, **meta}})
     return target
-
-
-def _write_atomic(table: pl.DataFrame, target: str, meta: dict[str, Any]) -> None:
-    write_parquet(table, target, {_KEY: meta})
 
 
 def scan_index(path: PathLike) -> tuple[pl.LazyFrame, dict[str, Any]]:
@@ -181,17 +177,11 @@ def _read_meta(target: str) -> dict[str, Any]:
     return meta
 
 
-def read_index(path: PathLike) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
-    """Read an index file or a partitioned index folder: ``(frames, metadata)``.
+def dicomkit_version() -> str:
+    """The version of dicomkit writing an index or a cache (kept in its metadata)."""
+    import dicomkit  # the package is initialised by the time anything is written
 
-    Raises
-    ------
-    IndexFormatError
-        When ``path`` is not an index that dicomkit wrote, or was written by a
-        newer dicomkit.
-    """
-    lazy, meta = scan_index(path)
-    return split_records(lazy.collect(), meta, os.path.isdir(path)), meta
+    return dicomkit.__version__
 
 
 def split_records(

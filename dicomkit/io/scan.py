@@ -345,13 +345,13 @@ def rows_to_frames(
             for row in stacked
         ]
     for row in error_rows:
-        row["path"] = _text_path(row["path"])
+        row["path"] = text_path(row["path"])
     columns: list[tuple[Any, ...]] = (
         list(zip(*stacked, strict=True)) if stacked else [()] * len(names)
     )
     path_index = names.index("path")
     if not all(map(str.isascii, columns[path_index])):
-        columns[path_index] = tuple(map(_text_path, columns[path_index]))
+        columns[path_index] = tuple(map(text_path, columns[path_index]))
     copies = pl.DataFrame(
         [
             _column(name, schema[name], values)
@@ -455,14 +455,6 @@ def _factorized(name: str, dtype: pl.DataType, values: Sequence[Any]) -> pl.Seri
         pl.Series(numbers, dtype=pl.UInt32)
     )
     return column
-
-
-def _text_path(path: str) -> str:
-    """A path as valid UTF-8 text (undecodable bytes shown as ``\\xNN``).
-
-    :func:`dicomkit.io.walk.os_path` turns it back into the name to open.
-    """
-    return text_path(path)
 
 
 def fill_content_hashes(copies: pl.DataFrame) -> pl.DataFrame:

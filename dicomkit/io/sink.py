@@ -33,6 +33,7 @@ from dicomkit.hierarchy import OnDuplicate, resolve_resends
 from dicomkit.io.atomic import remove_dead_temporaries, temp_prefix
 from dicomkit.io.parquet import (
     PART_GLOB,
+    dicomkit_version,
     index_columns,
     index_schema,
     scan_index,
@@ -93,7 +94,7 @@ def scan_to_index(
         items = _outside(walk(walked, recursive=recursive), [tmp, target])
         meta: dict[str, Any] = {
             "columns": index_columns(keywords),
-            "dicomkit": _version(),
+            "dicomkit": dicomkit_version(),
             "keywords": list(keywords),
             "source": sources,
             "recursive": recursive,
@@ -276,9 +277,3 @@ def _outside(
     for item in items:
         if not item.path.startswith(tops):  # the walk yields absolute paths
             yield item
-
-
-def _version() -> str:
-    import dicomkit  # the package is initialised by the time a scan runs
-
-    return dicomkit.__version__
