@@ -24,8 +24,8 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, BinaryIO
 
 import polars as pl
 
@@ -33,6 +33,7 @@ __all__ = [
     "file_mode",
     "remove_dead_temporaries",
     "temp_prefix",
+    "write_file",
     "write_parquet",
 ]
 
@@ -59,6 +60,42 @@ def file_mode() -> int:
     return 0o666 & ~umask
 
 
+def write_file(
+    target: str,
+    fill: Callable[[BinaryIO], object],
+    *,
+    prefix: str | None = None,
+    suffix: str = ".tmp",
+    mode: int | None = None,
+    overwrite: bool = True,
+) -> None:
+    """Write ``target`` atomically: ``fill(fp)`` writes a temporary file beside it,
+    which is synced, given ``mode`` (else it stays owner-only) and renamed.
+
+    With ``overwrite=False``, a ``target`` that appeared meanwhile is kept and
+    :class:`FileExistsError` raised. The temporary file never outlives a failure.
+    """
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(
+        prefix=prefix or temp_prefix(), suffix=suffix, dir=folder
+    )
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            fill(fp)
+            fp.flush()
+            os.fsync(fp.fileno())  # on disk before the rename (a crash)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        if not overwrite and os.path.lexists(target):
+            msg = f"{target} appeared while writing; pass overwrite=True to replace it"
+            raise FileExistsError(msg)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_parquet(
     table: pl.DataFrame,
     target: str,
@@ -68,30 +105,20 @@ def write_parquet(
     suffix: str = ".parquet.tmp",
     private: bool = False,
 ) -> None:
-    """Write ``table`` to ``target`` atomically, with key-value ``metadata``
-    (each value JSON-encoded); ``prefix``/``suffix`` name the temporary file.
+    """Write ``table`` to ``target`` atomically (:func:`write_file`), with key-value
+    ``metadata`` (each value JSON-encoded).
 
     The file gets the umask's permissions, or the owner's only if ``private``
     (the scan cache, kept in a shared cache folder, holds patient data).
     """
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(
-        prefix=prefix or temp_prefix(), suffix=suffix, dir=folder
+    encoded = {key: json.dumps(value) for key, value in metadata.items()}
+    write_file(
+        target,
+        lambda fp: table.write_parquet(fp, metadata=encoded),
+        prefix=prefix,
+        suffix=suffix,
+        mode=None if private else file_mode(),
     )
-    os.close(fd)
-    try:
-        table.write_parquet(
-            tmp, metadata={key: json.dumps(value) for key, value in metadata.items()}
-        )
-        with open(tmp, "rb+") as fp:  # on disk before the rename (a crash)
-            os.fsync(fp.fileno())
-        if not private:
-            os.chmod(tmp, file_mode())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def remove_dead_temporaries(folder: str, *, keep: Collection[str] = ()) -> None:

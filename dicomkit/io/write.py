@@ -21,7 +21,6 @@ import datetime as dt
 import errno
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -41,7 +40,7 @@ from pydicom.uid import (
 from pydicom.valuerep import format_number_as_ds
 
 from dicomkit.exceptions import NotDicomError
-from dicomkit.io.atomic import file_mode, remove_dead_temporaries, temp_prefix
+from dicomkit.io.atomic import file_mode, remove_dead_temporaries, write_file
 from dicomkit.io.header import file_identity, read_header
 from dicomkit.io.walk import PathLike, os_path
 
@@ -451,18 +450,9 @@ def _write(ds: Dataset, target: str, top: str, mode: int, *, overwrite: bool) ->
     folder = os.path.dirname(target)
     os.makedirs(folder, exist_ok=True)
     _check_inside(top, target)  # again, now that the folders exist
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=temp_prefix(), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fp:
-            dcmwrite(fp, ds, enforce_file_format=True)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.chmod(tmp, mode)
-        if not overwrite and os.path.lexists(target):
-            msg = f"{target} appeared while writing; pass overwrite=True to replace it"
-            raise FileExistsError(msg)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
+    write_file(
+        target,
+        lambda fp: dcmwrite(fp, ds, enforce_file_format=True),
+        mode=mode,
+        overwrite=overwrite,
+    )
