@@ -10,7 +10,7 @@ carries the shear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,28 +47,49 @@ class Volume:
     Attributes
     ----------
     array
-        ``float32`` values with the modality LUT applied (e.g. HU), ``(z, y, x)``.
+        ``float32`` values with the modality LUT applied (e.g. HU), ``(z, y, x)``;
+        ``(t, z, y, x)`` for a clean repeat (echoes, phases, b-values …), whose
+        values along ``t`` are ``repeat_values``.
     spacing
         ``(dz, dy, dx)`` in mm: the median slice spacing and PixelSpacing.
     affine
         4×4 matrix mapping voxel ``(x, y, z, 1)`` (column, row, slice) to patient
         coordinates in mm (DICOM LPS). With a gantry tilt its slice axis is
-        sheared, exactly as the positions say.
+        sheared, exactly as the positions say. ``None`` when the images carry no
+        patient geometry (plain CR, US, secondary capture): none is invented.
     sop_instance_uids
-        The instance of each slice (repeated for the frames of a multi-frame file).
+        The instance of each slice in array order (``t``-major for 4-D; repeated
+        for the frames of a multi-frame file).
     positions
-        Each slice's ImagePositionPatient.
+        Each slice's ImagePositionPatient (along ``z``).
+    series_instance_uid
+        The series the volume was built from.
+    repeat_key
+        What varies along ``t`` (e.g. ``"EchoNumbers"``) for a 4-D volume, else None.
+    repeat_values
+        The value of ``repeat_key`` for each index along ``t`` (empty for 3-D).
+    frame_numbers
+        The 1-based frame of each slice within its file, in array order (all 1 for
+        single-frame files).
+    metadata
+        Anything else a reader of the volume must know (e.g. a real-world value
+        mapping that was not applied, or how an irregular series was stacked).
     """
 
     array: npt.NDArray[np.float32]
     spacing: tuple[float, float, float]
-    affine: npt.NDArray[np.float64]
+    affine: npt.NDArray[np.float64] | None
     sop_instance_uids: list[str]
     positions: list[list[float]]
+    series_instance_uid: str = ""
+    repeat_key: str | None = None
+    repeat_values: list[Any] = field(default_factory=list)
+    frame_numbers: list[int] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, ...]:
-        """The array's shape ``(z, y, x)``."""
+        """The array's shape: ``(z, y, x)``, or ``(t, z, y, x)`` for a repeat."""
         return tuple(self.array.shape)
 
 
@@ -124,6 +145,7 @@ def build_volume(series: pl.DataFrame, *, allow_irregular: bool = False) -> Volu
         affine=_affine(series, slices),
         sop_instance_uids=[s["sop"] for s in slices],
         positions=[s["position"] for s in slices],
+        series_instance_uid=uid,
     )
 
 
