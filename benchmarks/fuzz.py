@@ -85,7 +85,7 @@ if __package__ in (None, ""):  # run as a script: make the benchmarks package im
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dicomkit
-from benchmarks.corpus import corpus_path, write_corpus
+from dicomkit.corpus import corpus_path, write_corpus
 from dicomkit.io.header import Row, read_batch
 from dicomkit.io.scan import rows_to_frames
 from dicomkit.io.walk import FileEntry, WalkError, text_path, walk

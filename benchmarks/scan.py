@@ -59,7 +59,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the benchmarks package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.corpus import (
+from dicomkit.corpus import (
     SLICES_PER_SERIES,
     VERSION,
     corpus_path,

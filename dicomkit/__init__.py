@@ -9,7 +9,7 @@ imported by the modules that draw.
 
 from typing import Any
 
-from dicomkit import uid
+from dicomkit import uid, window
 from dicomkit.api import read_parquet, scan, scan_parquet, scan_to_parquet
 from dicomkit.collection import Collection, concat
 from dicomkit.exceptions import (
@@ -49,6 +49,7 @@ __all__ = [
     "__version__",
     "concat",
     "describe_checks",
+    "examples",
     "load_pixels",
     "plot",
     "read_parquet",
@@ -57,12 +58,13 @@ __all__ = [
     "scan_to_parquet",
     "uid",
     "widgets",
+    "window",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """``dk.plot`` and ``dk.widgets`` import matplotlib/ipywidgets on first use."""
-    if name in ("plot", "widgets"):
+    """``dk.plot``, ``dk.widgets`` and ``dk.examples`` are imported on first use."""
+    if name in ("plot", "widgets", "examples"):
         import importlib
 
         return importlib.import_module(f"dicomkit.{name}")

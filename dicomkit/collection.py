@@ -16,7 +16,13 @@ from typing import Any
 import polars as pl
 
 from dicomkit.exceptions import UnknownUIDError
-from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, level_view, resolve_resends
+from dicomkit.hierarchy import (
+    RESEND_COLUMNS,
+    OnDuplicate,
+    level_view,
+    resolve_resends,
+    varying_attributes,
+)
 from dicomkit.io.frames import read_frame_geometry
 from dicomkit.io.parquet import write_index
 from dicomkit.io.scan import fill_content_hashes
@@ -274,6 +280,17 @@ class Collection:
                 series_uid, "SeriesInstanceUID", _closest(series_uid, uids)
             )
         return build_volume(series, allow_irregular=allow_irregular)
+
+    def varying_attributes(self) -> pl.DataFrame:
+        """The DICOM attributes that take more than one value across the instances.
+
+        Columns ``keyword``, ``n_values`` and ``values`` (up to five, as text). The
+        teaching view of one series: position and number change from slice to
+        slice, identity and acquisition attributes should not.
+
+        >>> col[series_uid].varying_attributes()   # doctest: +SKIP
+        """
+        return varying_attributes(self.instances)
 
     def explore(self) -> Any:
         """The ipywidgets explorer of this collection (see :class:`dicomkit.widgets.Explorer`)."""

@@ -626,6 +626,10 @@ def write_sample(dest: str | os.PathLike[str], *, force: bool = False) -> list[P
     _c_abdomen(w)
     _c_knee(w, conflicting_uid)
     _extras(w)
+    # The description of every case, last; a correct tool reports it as not_dicom.
+    w.raw(
+        "README.md", (Path(__file__).parent / "data" / "sample-README.md").read_bytes()
+    )
     return sorted(w.written)
 
 

@@ -9,7 +9,7 @@ from pydicom import dcmread
 
 import dicomkit as dk
 from benchmarks import scan as bench
-from benchmarks.corpus import (
+from dicomkit.corpus import (
     corpus_path,
     header_bytes,
     is_implicit,

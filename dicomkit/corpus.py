@@ -1,4 +1,4 @@
-"""A deterministic corpus of synthetic CT/MR files for benchmarks.
+"""A deterministic corpus of synthetic CT/MR files, for benchmarks, tests and notebooks.
 
 ``write_corpus(dest, n)`` writes ``n`` files (128×128, 10% implicit VR) under
 ``dest`` in a patient/study/series layout (100 slices per series, 3 series per
