@@ -167,15 +167,29 @@ def level_view(instances: Frame, level: ViewLevel) -> Frame:
 
     Patients sort by PatientID; studies by patient, StudyDate and StudyTime;
     series by patient, study date and time, then SeriesNumber.
+
+    An instance without a StudyInstanceUID (SeriesInstanceUID) is in no study
+    (series): it is left out of the study (series) view and of the ``n_studies``
+    and ``n_series`` counts, never grouped with other such instances into one
+    "study" of unrelated images. It still counts in its patient's (and study's)
+    ``n_instances``, and verify reports it as ``missing_uid``.
     """
     key = LEVEL_KEYS[level]
     names = instances.collect_schema().names()
+    # an instance without the level's UID is in no envelope of that level
+    filed = (
+        instances if level == "patient" else instances.filter(pl.col(key).is_not_null())
+    )
     attributes = [a for a in LEVEL_ATTRIBUTES[level] if a in names]
     counts: list[pl.Expr] = []
     if level == "patient":
-        counts.append(pl.col("StudyInstanceUID").n_unique().alias("n_studies"))
+        counts.append(
+            pl.col("StudyInstanceUID").drop_nulls().n_unique().alias("n_studies")
+        )
     if level in ("patient", "study"):
-        counts.append(pl.col("SeriesInstanceUID").n_unique().alias("n_series"))
+        counts.append(
+            pl.col("SeriesInstanceUID").drop_nulls().n_unique().alias("n_series")
+        )
     counts += [
         pl.len().cast(pl.Int64).alias("n_instances"),
         pl.col("n_frames").sum().alias("n_frames"),
@@ -197,7 +211,7 @@ def level_view(instances: Frame, level: ViewLevel) -> Frame:
         ]
         or [pl.lit(None, pl.Utf8)]
     ).list.drop_nulls()
-    view = instances.group_by(key).agg([*counts, *values, varying.alias("varying")])
+    view = filed.group_by(key).agg([*counts, *values, varying.alias("varying")])
     return _sort_view(view, instances, level)
 
 
