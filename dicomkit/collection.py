@@ -16,7 +16,13 @@ from typing import Any
 import polars as pl
 
 from dicomkit.exceptions import UnknownUIDError
-from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, level_view, resolve_resends
+from dicomkit.hierarchy import (
+    RESEND_COLUMNS,
+    OnDuplicate,
+    hierarchy_order,
+    level_view,
+    resolve_resends,
+)
 from dicomkit.io.frames import read_frame_geometry
 from dicomkit.io.parquet import write_index
 from dicomkit.io.scan import fill_content_hashes
@@ -24,6 +30,7 @@ from dicomkit.ops import Repeats, merge_plan, split_plan, suggest_merges
 from dicomkit.plan import Plan
 from dicomkit.render import Limits, html_summary, problem_lines, text_summary
 from dicomkit.schema import ERROR_SCHEMA, LEVEL_KEYS
+from dicomkit.text import common_folder
 from dicomkit.uid import generate
 from dicomkit.verify import Tolerances
 from dicomkit.verify import verify as verify_frames
@@ -63,7 +70,7 @@ class Collection:
         resends: pl.DataFrame | None = None,
         errors: pl.DataFrame | None = None,
     ) -> None:
-        self._instances = instances
+        self._instances = hierarchy_order(instances)
         self._resends = (
             resends
             if resends is not None
@@ -77,7 +84,9 @@ class Collection:
 
     @property
     def instances(self) -> pl.DataFrame:
-        """One row per current instance (file), with its full UID chain."""
+        """One row per current instance (file), with its full UID chain, in the
+        order of the tree: patient, study date, series number, then InstanceNumber
+        and slice position (:func:`dicomkit.hierarchy.hierarchy_order`)."""
         return self._instances
 
     @property
@@ -196,6 +205,7 @@ class Collection:
         return verify_frames(
             self._instances,
             self._resends,
+            errors=self._errors,
             frames=frames,
             tolerances=tolerances,
             strict=strict,
@@ -324,9 +334,16 @@ class Collection:
         )
 
     def problems(self) -> list[str]:
-        """One line per thing wrong: error files, verify findings, identical resends,
-        and attributes that vary inside a patient, study or series."""
-        return problem_lines(self._errors, self._resends, self.verify(), self._views())
+        """One line per thing wrong: error files, verify findings, and attributes
+        that vary inside a patient, study or series (what ``dicomkit tree`` lists
+        under "What is wrong"). Identical resends are harmless and not listed.
+        Paths are relative to the folder that holds every file."""
+        root = common_folder(
+            p for f in (self._instances, self._resends, self._errors) for p in f["path"]
+        )
+        return problem_lines(
+            self._errors, self._resends, self.verify(), self._views(), root=root
+        )
 
     def __repr__(self) -> str:
         return self.to_text()

@@ -25,6 +25,7 @@ __all__ = [
     "RESEND_COLUMNS",
     "OnDuplicate",
     "ViewLevel",
+    "hierarchy_order",
     "level_view",
     "resolve_resends",
     "slice_order",
@@ -239,6 +240,57 @@ def _sort_view(view: Frame, instances: Frame, level: ViewLevel) -> Frame:
         ],
         nulls_last=True,
     ).drop("StudyDate", "StudyTime")
+
+
+def hierarchy_order(instances: pl.DataFrame) -> pl.DataFrame:
+    """``instances`` in the order of the tree: patient, study (date, time), series
+    (number), then InstanceNumber, then the position along the slice normal, then
+    path. Missing values sort last.
+
+    A study sorts by its earliest StudyDate and StudyTime, a series by its lowest
+    SeriesNumber, so that an attribute that varies inside a group never scatters
+    its instances.
+    """
+    names = set(instances.columns)
+    if instances.height < 2 or "SOPInstanceUID" not in names:
+        return instances
+    keys: list[pl.Expr] = []
+
+    def add(column: str, group: str | None = None) -> None:
+        if column not in names:
+            return
+        expr = pl.col(column)
+        keys.append(expr.min().over(group) if group and group in names else expr)
+
+    add("PatientID")
+    add("StudyDate", "StudyInstanceUID")
+    add("StudyTime", "StudyInstanceUID")
+    add("StudyInstanceUID")
+    add("SeriesNumber", "SeriesInstanceUID")
+    add("SeriesInstanceUID")
+    add("InstanceNumber")
+    if {"ImagePositionPatient", "ImageOrientationPatient"} <= names:
+        keys.append(_along_normal())
+    add("path")
+    keys.append(pl.col("SOPInstanceUID"))
+    return instances.sort(keys, nulls_last=True, maintain_order=True)
+
+
+def _along_normal() -> pl.Expr:
+    """ImagePositionPatient projected on its own orientation's normal (null when
+    either is missing or malformed)."""
+    iop, ipp = pl.col("ImageOrientationPatient"), pl.col("ImagePositionPatient")
+    ok = (iop.list.len() == 6) & (ipp.list.len() == 3)
+    r = [iop.list.get(i, null_on_oob=True) for i in range(3)]
+    c = [iop.list.get(i, null_on_oob=True) for i in range(3, 6)]
+    p = [ipp.list.get(i, null_on_oob=True) for i in range(3)]
+    normal = (
+        r[1] * c[2] - r[2] * c[1],
+        r[2] * c[0] - r[0] * c[2],
+        r[0] * c[1] - r[1] * c[0],
+    )
+    along = p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2]
+    return pl.when(ok).then(along)
 
 
 def slice_order(series: pl.DataFrame) -> pl.DataFrame:

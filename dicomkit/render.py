@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from dicomkit.text import plural
+from dicomkit.text import plural, relative
 
 __all__ = [
     "MAX_MESSAGE",
@@ -386,23 +386,27 @@ def problem_lines(
     resends: pl.DataFrame,
     findings: pl.DataFrame,
     views: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+    *,
+    root: str = "",
 ) -> list[str]:
-    """One plain-text line per thing wrong: error files, verify findings, identical
-    resends, and attributes that vary where they should not."""
+    """One plain-text line per thing wrong: error files, verify findings, and
+    attributes that vary where they should not; paths relative to ``root``.
+
+    An identical resend is harmless (the same image received twice) and is not
+    listed; the summary counts it, and ``col.resends`` keeps it. The
+    ``unreadable_file`` findings are the error files, which have one line each.
+    """
     lines: list[str] = []
     for row in errors.iter_rows(named=True):
         lines.append(
-            f"error    {clip(row['reason'])}: {clip(row['path'], 160)}: "
+            f"error    {clip(row['reason'])}: {clip(relative(row['path'], root), 160)}: "
             f"{clip(row['message'], MAX_MESSAGE)}"
         )
-    for row in findings.iter_rows(named=True):
+    for row in findings.filter(pl.col("check") != "unreadable_file").iter_rows(
+        named=True
+    ):
         lines.append(
             f"{row['severity']:<8} {row['check']}: {clip(row['message'], MAX_MESSAGE)}"
-        )
-    for row in resends.filter(pl.col("resend") == "identical").iter_rows(named=True):
-        lines.append(
-            f"info     identical resend: {clip(row['path'], 160)} is an identical copy of "
-            f"{clip(row['replaced_by'], 160)} (harmless; kept in .resends)"
         )
     for level, frame in zip(("patient", "study", "series"), views, strict=True):
         key = frame.columns[0]
