@@ -466,7 +466,7 @@ def _tag_rows(ds: Any, needle: str, budget: list[int]) -> str:
             budget[0] -= 1
             rows.append(
                 f"<tr{cls}><td>{tag}</td><td>{esc(keyword)}</td><td>SQ</td><td><details>"
-                f"<summary>{len(element.value)} item(s)</summary>{items}</details></td></tr>"
+                f"<summary>{plural(len(element.value), 'item')}</summary>{items}</details></td></tr>"
             )
             continue
         value = _element_text(element)

@@ -377,3 +377,104 @@ def test_a_series_in_two_studies_is_drawn_under_each(
     text = repr(dk.scan(tmp_path, progress=False))
     assert text.count("Series 2  CT  Axial") == 2
     assert text.count("[also in study") == 2
+
+
+# -- what a user reads (issue 11, item 10) ---------------------------------------------
+
+
+def test_instances_are_in_hierarchy_order(col: dk.Collection, folder: Path) -> None:
+    # patient, study date, series number, instance number; never the path order
+    assert [p[len(str(folder)) + 1 :] for p in col.instances["path"]] == [
+        "y/scout.dcm",  # P1, study A, series 1
+        "zz/x0-corrected",  # P1, study A, series 2, InstanceNumber 1
+        "x/1",
+        "x/2",
+        "z/mr",  # P1, the follow-up study
+        "p2/img",  # P2
+    ]
+    assert (
+        col.filter(pl.col("Modality") == "CT")
+        .instances["path"][0]
+        .endswith("scout.dcm")
+    )
+
+
+def test_without_instance_numbers_instances_follow_the_slice_position() -> None:
+    from dicomkit.schema import DEFAULT_KEYWORDS, instance_schema
+
+    rows = [
+        {
+            "PatientID": "P",
+            "StudyInstanceUID": "1.1",
+            "SeriesInstanceUID": "1.1.1",
+            "SOPInstanceUID": f"1.1.1.{k}",
+            "ImageOrientationPatient": [-1.0, 0.0, 0.0, 0.0, 0.0, -1.0],  # normal -y
+            "ImagePositionPatient": [0.0, float(y), 0.0],
+            "path": f"/d/{k}",
+            "n_frames": 1,
+        }
+        for k, y in enumerate([3.0, -1.0, 7.0, 0.0])
+    ]
+    col = dk.Collection(pl.DataFrame(rows, schema=instance_schema(DEFAULT_KEYWORDS)))
+    ys = [p[1] for p in col.instances["ImagePositionPatient"]]
+    assert ys == [7.0, 3.0, 0.0, -1.0]  # along the normal (0, -1, 0): ascending
+
+
+def test_identical_resends_are_not_listed_as_wrong(folder: Path) -> None:
+    shutil.copy2(folder / "y/scout.dcm", folder / "zz/scout-again")
+    col = dk.scan(folder, progress=False)
+    assert sorted(col.resends["resend"]) == ["identical", "modified"]
+    problems = col.problems()
+    assert not [line for line in problems if "identical" in line]
+    assert [line for line in problems if line.startswith("warning  modified_resend")]
+    assert "resends: 1 identical, 1 modified (see .resends)" in repr(col)
+
+
+def test_messages_quote_paths_relative_to_the_scanned_folder(
+    folder: Path, make_file: MakeFile
+) -> None:
+    make_file(  # patient 2 reuses patient 1's scout UID
+        "zz/conflict",
+        SOPInstanceUID=UID_ROOT + "2.1",
+        PatientID="P2",
+        StudyInstanceUID=UID_ROOT + "30",
+        SeriesInstanceUID=UID_ROOT + "30.1",
+    )
+    col = dk.scan(folder, progress=False)
+    findings = col.verify()
+    assert not findings.filter(
+        pl.col("message").str.contains(str(folder), literal=True)
+    ).height
+    conflict = findings.filter(pl.col("check") == "sop_uid_conflict")["message"].item()
+    assert 'y/scout.dcm (patient P1, series 1 "Scout" (' in conflict
+    assert "and zz/conflict, which was kept" in conflict
+    lines = col.problems()
+    assert "error    not_dicom: notes.txt: " in "\n".join(lines)
+    assert not [line for line in lines if str(folder) in line]
+
+
+def test_plurals_are_right(tmp_path: Path, make_file: MakeFile) -> None:
+    from dicomkit.cli import main
+
+    make_file("a.dcm")
+    col = dk.scan(tmp_path, progress=False)
+    text = repr(col)
+    assert text.startswith(
+        "dicomkit.Collection: 1 patient, 1 study, 1 series, 1 instance\n"
+    )
+    assert "1 file = 1 instance + 0 resends + 0 errors" in text
+    assert "Series 2  CT  Axial  1 instance  " in text
+    assert main(["verify", str(tmp_path)]) == 0
+    plan = col.split_series(by=["SeriesNumber"], key="k")
+    assert "1 instance" in repr(plan) or "nothing to do" in repr(plan)
+    from dicomkit.text import plural
+
+    assert [
+        plural(n, w) for n, w in ((1, "study"), (2, "study"), (2, "more series"))
+    ] == [
+        "1 study",
+        "2 studies",
+        "2 more series",
+    ]
+    assert plural(3, "info") == "3 info"
+    assert plural(2, "unreadable file") == "2 unreadable files"

@@ -494,3 +494,43 @@ def test_new_checks_are_in_the_catalogue() -> None:
     for check, level in (("unreadable_file", "file"), ("no_instances", "collection")):
         row = catalogue.filter(pl.col("check") == check).row(0, named=True)
         assert (row["level"], row["severity"]) == (level, "error")
+
+
+# -- findings a user reads without a join (issue 11, item 10) -------------------------
+
+
+def test_findings_say_where_they_are() -> None:
+    import datetime as dt
+
+    rows = series(12, SeriesNumber=7, SeriesDescription="Thorax 3.0", StudyDate=None)
+    for row in rows:
+        row["StudyDate"] = dt.date(2023, 9, 19)
+    del rows[5]  # one slice missing
+    f = verify(frame(rows))
+    row = f.row(0, named=True)
+    assert row["check"] == "missing_slices"
+    assert (row["PatientID"], row["StudyDate"], row["SeriesNumber"]) == (
+        "P1",
+        dt.date(2023, 9, 19),
+        7,
+    )
+    assert (row["SeriesDescription"], row["Modality"]) == ("Thorax 3.0", "CT")
+    # the series by number and description before the UID; "1 slice", not "slice(s)"
+    assert row["message"].startswith(
+        'series 7 "Thorax 3.0" (1.2.3.2.1): 1 slice missing where the spacing'
+    )
+    assert f.schema["StudyDate"] == pl.Date()
+
+
+def test_context_is_null_where_the_instances_differ() -> None:
+    two_patients = series(2) + series(1, uid="1.2.3.2.8", PatientID="P2")
+    row = verify(frame(two_patients)).row(0, named=True)
+    assert row["check"] == "study_in_multiple_patients"
+    assert row["PatientID"] is None  # two of them: never one picked
+    assert row["Modality"] == "CT"  # shared by all
+
+
+def test_a_series_without_number_or_description_keeps_its_uid() -> None:
+    rows = series(4, SeriesNumber=None, RescaleIntercept=lambda k: -1000.0 * (k % 2))
+    message = verify(frame(rows))["message"][0]
+    assert message.startswith("series 1.2.3.2.1: 2 different RescaleSlope")
