@@ -397,9 +397,19 @@ def problem_lines(
     ``unreadable_file`` findings are the error files, which have one line each.
     """
     lines: list[str] = []
+    # an error file is as grave as verify's unreadable_file finding says
+    # (a truncated image is an error, a stray text file a warning)
+    severity = {
+        path: row["severity"]
+        for row in findings.filter(pl.col("check") == "unreadable_file").iter_rows(
+            named=True
+        )
+        for path in row["paths"]
+    }
     for row in errors.iter_rows(named=True):
         lines.append(
-            f"error    {clip(row['reason'])}: {clip(relative(row['path'], root), 160)}: "
+            f"{severity.get(row['path'], 'error'):<8} {clip(row['reason'])}: "
+            f"{clip(relative(row['path'], root), 160)}: "
             f"{clip(row['message'], MAX_MESSAGE)}"
         )
     for row in findings.filter(pl.col("check") != "unreadable_file").iter_rows(

@@ -32,7 +32,7 @@ def test_tree_prints_hierarchy_and_problems(
     assert "dicomkit.Collection: 1 patient, 1 study, 1 series, 2 instances" in out
     assert "└─ Series 2  CT  Axial  2 instances" in out
     assert "What is wrong (1):" in out
-    assert "error    not_dicom:" in out
+    assert "warning  not_dicom:" in out  # as verify's unreadable_file says
     assert "junk.txt" in out
 
 

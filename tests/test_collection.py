@@ -449,7 +449,7 @@ def test_messages_quote_paths_relative_to_the_scanned_folder(
     assert 'y/scout.dcm (patient P1, series 1 "Scout" (' in conflict
     assert "and zz/conflict, which was kept" in conflict
     lines = col.problems()
-    assert "error    not_dicom: notes.txt: " in "\n".join(lines)
+    assert "warning  not_dicom: notes.txt: " in "\n".join(lines)
     assert not [line for line in lines if str(folder) in line]
 
 

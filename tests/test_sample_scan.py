@@ -176,6 +176,9 @@ def test_demo_command_output() -> None:
     assert "What is wrong (" in out
     assert "error    sop_uid_conflict:" in out
     assert "error    truncated:" in out
+    # relative, and as grave as verify says
+    assert "warning  not_dicom: README.md: " in out
+    assert "identical" not in out.split("What is wrong")[1]  # harmless: not listed
     assert Path(SAMPLE / "README.md").exists()
 
 
