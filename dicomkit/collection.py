@@ -188,17 +188,22 @@ class Collection:
     def verify(
         self, *, strict: bool = False, tolerances: Tolerances | None = None
     ) -> pl.DataFrame:
-        """Check UIDs, consistency and geometry; one row per finding.
+        """Check the files, UIDs, consistency and geometry; one row per finding.
 
         Columns: ``severity`` (``error | warning | info``), ``check`` (a stable id,
         see :func:`dicomkit.verify.describe_checks`), ``level``, ``uid``,
-        ``message``, ``sop_instance_uids``, ``value``. Multi-frame files' per-frame
-        positions are read on demand. With ``strict=True`` an error raises
+        ``message``, ``sop_instance_uids``, ``value``, ``paths``, and where the
+        finding is: ``PatientID``, ``StudyDate``, ``SeriesNumber``,
+        ``SeriesDescription``, ``Modality``. The rows of :attr:`errors` are
+        ``unreadable_file`` findings (one per reason), a collection without
+        instances is ``no_instances``. Multi-frame files' per-frame positions are
+        read on demand. With ``strict=True`` an error raises
         :class:`~dicomkit.verify.VerificationError` instead.
 
         Examples
         --------
         >>> col.verify().filter(pl.col("severity") == "error")   # doctest: +SKIP
+        >>> col.verify().select("severity", "check", "SeriesNumber", "message")  # doctest: +SKIP
         """
         multi = self._instances.filter(pl.col("n_frames") > 1)
         frames = read_frame_geometry(multi.select("path", "SOPInstanceUID").iter_rows())

@@ -5,7 +5,7 @@ returns one row per finding with these columns:
 
 ``severity``          ``error | warning | info``
 ``check``             a stable snake_case id (see :data:`CHECKS`)
-``level``             ``patient | study | series | instance``
+``level``             ``file | collection | patient | study | series | instance``
 ``uid``               the PatientID or UID of the group (or instance) concerned
 ``message``           what was expected, what was found, where, and what to do
 ``sop_instance_uids`` the instances concerned (list)
