@@ -20,6 +20,7 @@ import polars as pl
 from dicomkit import geometry
 from dicomkit.exceptions import DuplicateInstanceError
 from dicomkit.schema import LEVEL_ATTRIBUTES, LEVEL_KEYS, OWN_COLUMNS
+from dicomkit.text import plural
 
 __all__ = [
     "RESEND_COLUMNS",
@@ -145,7 +146,8 @@ def _duplicate_error(duplicates: pl.DataFrame) -> DuplicateInstanceError:
     ]
     more = f"\n  … and {groups.height - 10} more" if groups.height > 10 else ""
     msg = (
-        f"{groups.height} SOPInstanceUID(s) are carried by more than one file "
+        f"{plural(groups.height, 'SOPInstanceUID')} "
+        f"{'is' if groups.height == 1 else 'are'} carried by more than one file "
         "(on_duplicate='error'):\n" + "\n".join(lines) + more + "\n"
         "Use on_duplicate='newest' (a resend replaces the earlier copy) or 'first' "
         "to keep one copy and list the others in col.resends."
