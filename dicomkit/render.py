@@ -142,7 +142,8 @@ class _Placement:
     patients_of_study: dict[str, list[str | None]]
     studies_of_series: dict[str, list[str | None]]
     no_study: dict[str | None, int]  # PatientID → instances without StudyInstanceUID
-    no_series: dict[str, int]  # StudyInstanceUID → instances without SeriesInstanceUID
+    # (StudyInstanceUID, PatientID) → instances without SeriesInstanceUID
+    no_series: dict[tuple[str, str | None], int]
 
 
 def _placement(instances: pl.DataFrame) -> _Placement:
@@ -164,14 +165,14 @@ def _placement(instances: pl.DataFrame) -> _Placement:
     no_study = instances.filter(study.is_null()).group_by("PatientID").len()
     no_series = (
         instances.filter(study.is_not_null() & series.is_null())
-        .group_by("StudyInstanceUID")
+        .group_by("StudyInstanceUID", "PatientID")
         .len()
     )
     return _Placement(
         dict(shared.iter_rows()),
         dict(split_series.iter_rows()),
         {k: int(n) for k, n in no_study.iter_rows()},
-        {k: int(n) for k, n in no_series.iter_rows()},
+        {(k, pid): int(n) for k, pid, n in no_series.iter_rows()},
     )
 
 
@@ -240,9 +241,9 @@ def _tree(
             budget -= min(room, len(rows))
             if len(rows) > room:
                 snode.more = f"… {plural(len(rows) - room, 'more series')}"
-            if place.no_series.get(uid):
+            if place.no_series.get((uid, pid)):
                 snode.children.append(
-                    _unfiled(place.no_series[uid], "SeriesInstanceUID")
+                    _unfiled(place.no_series[uid, pid], "SeriesInstanceUID")
                 )
         if len(srows) > limits.studies:
             pnode.more = f"… {plural(len(srows) - limits.studies, 'more study')}"
