@@ -26,6 +26,7 @@ from dicomkit.collection import Collection
 from dicomkit.exceptions import DicomkitError
 from dicomkit.io.parquet import PART_GLOB
 from dicomkit.render import MAX_MESSAGE, Limits, clip
+from dicomkit.text import plural
 
 __all__ = ["main"]
 
@@ -170,8 +171,9 @@ def _scan_to_parts(args: argparse.Namespace) -> int:
     }
     n_series = lazy.series.select(pl.len()).collect(engine="streaming").item()
     print(
-        f"{sum(n.values()):,} files = {n['instances']:,} instances in {n_series:,} "
-        f"series + {n['resends']:,} resends + {n['errors']:,} errors"
+        f"{plural(sum(n.values()), 'file')} = {plural(n['instances'], 'instance')} in "
+        f"{plural(n_series, 'series')} + {plural(n['resends'], 'resend')} + "
+        f"{plural(n['errors'], 'error')}"
     )
     print(f"index written to {args.output} (dk.scan_parquet / dk.read_parquet)")
     return 0
@@ -182,15 +184,19 @@ def _verify(col: Collection, fmt: str, *, strict: bool) -> int:
     if fmt == "json":  # polars escapes C0 controls; the rest are escaped here
         print(findings.write_json().translate(_JSON_ESCAPES))
     elif fmt == "csv":  # CSV cannot escape them: they are replaced
-        flat = findings.with_columns(pl.col("sop_instance_uids").list.join(" "))
+        flat = findings.with_columns(
+            pl.col("sop_instance_uids").list.join(" "), pl.col("paths").list.join(" | ")
+        )
         flat = flat.with_columns(
             pl.col(pl.Utf8).str.replace_all(_UNSAFE_IN_CSV, "\ufffd")
         )
         print(flat.write_csv(), end="")
     else:
         counts = findings.group_by("severity", maintain_order=True).len()
-        summary = ", ".join(f"{n} {s}" for s, n in counts.iter_rows()) or "no findings"
-        print(f"{col.n_files} files, {len(col)} instances: {summary}")
+        found = [plural(n, s) for s, n in counts.iter_rows()]
+        summary = ", ".join(found) or "no findings"
+        files = f"{plural(col.n_files, 'file')}, {plural(len(col), 'instance')}"
+        print(f"{files}: {summary}")
         for row in findings.iter_rows(named=True):
             message = clip(row["message"], MAX_MESSAGE)
             print(f"{row['severity']:<8} {row['check']:<27} {message}")

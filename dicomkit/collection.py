@@ -19,6 +19,7 @@ from dicomkit.exceptions import UnknownUIDError
 from dicomkit.hierarchy import (
     RESEND_COLUMNS,
     OnDuplicate,
+    hierarchy_order,
     level_view,
     resolve_resends,
     varying_attributes,
@@ -30,6 +31,7 @@ from dicomkit.ops import Repeats, merge_plan, split_plan, suggest_merges
 from dicomkit.plan import Plan
 from dicomkit.render import Limits, html_summary, problem_lines, text_summary
 from dicomkit.schema import ERROR_SCHEMA, LEVEL_KEYS
+from dicomkit.text import common_folder
 from dicomkit.uid import generate
 from dicomkit.verify import Tolerances
 from dicomkit.verify import verify as verify_frames
@@ -69,7 +71,7 @@ class Collection:
         resends: pl.DataFrame | None = None,
         errors: pl.DataFrame | None = None,
     ) -> None:
-        self._instances = instances
+        self._instances = hierarchy_order(instances)
         self._resends = (
             resends
             if resends is not None
@@ -83,7 +85,9 @@ class Collection:
 
     @property
     def instances(self) -> pl.DataFrame:
-        """One row per current instance (file), with its full UID chain."""
+        """One row per current instance (file), with its full UID chain, in the
+        order of the tree: patient, study date, series number, then InstanceNumber
+        and slice position (:func:`dicomkit.hierarchy.hierarchy_order`)."""
         return self._instances
 
     @property
@@ -185,23 +189,29 @@ class Collection:
     def verify(
         self, *, strict: bool = False, tolerances: Tolerances | None = None
     ) -> pl.DataFrame:
-        """Check UIDs, consistency and geometry; one row per finding.
+        """Check the files, UIDs, consistency and geometry; one row per finding.
 
         Columns: ``severity`` (``error | warning | info``), ``check`` (a stable id,
         see :func:`dicomkit.verify.describe_checks`), ``level``, ``uid``,
-        ``message``, ``sop_instance_uids``, ``value``. Multi-frame files' per-frame
-        positions are read on demand. With ``strict=True`` an error raises
+        ``message``, ``sop_instance_uids``, ``value``, ``paths``, and where the
+        finding is: ``PatientID``, ``StudyDate``, ``SeriesNumber``,
+        ``SeriesDescription``, ``Modality``. The rows of :attr:`errors` are
+        ``unreadable_file`` findings (one per reason), a collection without
+        instances is ``no_instances``. Multi-frame files' per-frame positions are
+        read on demand. With ``strict=True`` an error raises
         :class:`~dicomkit.verify.VerificationError` instead.
 
         Examples
         --------
         >>> col.verify().filter(pl.col("severity") == "error")   # doctest: +SKIP
+        >>> col.verify().select("severity", "check", "SeriesNumber", "message")  # doctest: +SKIP
         """
         multi = self._instances.filter(pl.col("n_frames") > 1)
         frames = read_frame_geometry(multi.select("path", "SOPInstanceUID").iter_rows())
         return verify_frames(
             self._instances,
             self._resends,
+            errors=self._errors,
             frames=frames,
             tolerances=tolerances,
             strict=strict,
@@ -341,9 +351,16 @@ class Collection:
         )
 
     def problems(self) -> list[str]:
-        """One line per thing wrong: error files, verify findings, identical resends,
-        and attributes that vary inside a patient, study or series."""
-        return problem_lines(self._errors, self._resends, self.verify(), self._views())
+        """One line per thing wrong: error files, verify findings, and attributes
+        that vary inside a patient, study or series (what ``dicomkit tree`` lists
+        under "What is wrong"). Identical resends are harmless and not listed.
+        Paths are relative to the folder that holds every file."""
+        root = common_folder(
+            p for f in (self._instances, self._resends, self._errors) for p in f["path"]
+        )
+        return problem_lines(
+            self._errors, self._resends, self.verify(), self._views(), root=root
+        )
 
     def __repr__(self) -> str:
         return self.to_text()

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from dicomkit.text import plural
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -91,7 +93,9 @@ class VerificationError(DicomkitError, ValueError):
         ]
         more = f"\n  … and {errors.height - 10} more" if errors.height > 10 else ""
         super().__init__(
-            f"{errors.height} error(s) found by verify():\n" + "\n".join(lines) + more
+            f"{plural(errors.height, 'error')} found by verify():\n"
+            + "\n".join(lines)
+            + more
         )
 
 

@@ -20,11 +20,13 @@ import polars as pl
 from dicomkit import geometry
 from dicomkit.exceptions import DuplicateInstanceError
 from dicomkit.schema import LEVEL_ATTRIBUTES, LEVEL_KEYS, OWN_COLUMNS
+from dicomkit.text import plural
 
 __all__ = [
     "RESEND_COLUMNS",
     "OnDuplicate",
     "ViewLevel",
+    "hierarchy_order",
     "level_view",
     "resolve_resends",
     "slice_order",
@@ -144,7 +146,8 @@ def _duplicate_error(duplicates: pl.DataFrame) -> DuplicateInstanceError:
     ]
     more = f"\n  … and {groups.height - 10} more" if groups.height > 10 else ""
     msg = (
-        f"{groups.height} SOPInstanceUID(s) are carried by more than one file "
+        f"{plural(groups.height, 'SOPInstanceUID')} "
+        f"{'is' if groups.height == 1 else 'are'} carried by more than one file "
         "(on_duplicate='error'):\n" + "\n".join(lines) + more + "\n"
         "Use on_duplicate='newest' (a resend replaces the earlier copy) or 'first' "
         "to keep one copy and list the others in col.resends."
@@ -167,15 +170,29 @@ def level_view(instances: Frame, level: ViewLevel) -> Frame:
 
     Patients sort by PatientID; studies by patient, StudyDate and StudyTime;
     series by patient, study date and time, then SeriesNumber.
+
+    An instance without a StudyInstanceUID (SeriesInstanceUID) is in no study
+    (series): it is left out of the study (series) view and of the ``n_studies``
+    and ``n_series`` counts, never grouped with other such instances into one
+    "study" of unrelated images. It still counts in its patient's (and study's)
+    ``n_instances``, and verify reports it as ``missing_uid``.
     """
     key = LEVEL_KEYS[level]
     names = instances.collect_schema().names()
+    # an instance without the level's UID is in no envelope of that level
+    filed = (
+        instances if level == "patient" else instances.filter(pl.col(key).is_not_null())
+    )
     attributes = [a for a in LEVEL_ATTRIBUTES[level] if a in names]
     counts: list[pl.Expr] = []
     if level == "patient":
-        counts.append(pl.col("StudyInstanceUID").n_unique().alias("n_studies"))
+        counts.append(
+            pl.col("StudyInstanceUID").drop_nulls().n_unique().alias("n_studies")
+        )
     if level in ("patient", "study"):
-        counts.append(pl.col("SeriesInstanceUID").n_unique().alias("n_series"))
+        counts.append(
+            pl.col("SeriesInstanceUID").drop_nulls().n_unique().alias("n_series")
+        )
     counts += [
         pl.len().cast(pl.Int64).alias("n_instances"),
         pl.col("n_frames").sum().alias("n_frames"),
@@ -197,7 +214,7 @@ def level_view(instances: Frame, level: ViewLevel) -> Frame:
         ]
         or [pl.lit(None, pl.Utf8)]
     ).list.drop_nulls()
-    view = instances.group_by(key).agg([*counts, *values, varying.alias("varying")])
+    view = filed.group_by(key).agg([*counts, *values, varying.alias("varying")])
     return _sort_view(view, instances, level)
 
 
@@ -225,6 +242,57 @@ def _sort_view(view: Frame, instances: Frame, level: ViewLevel) -> Frame:
         ],
         nulls_last=True,
     ).drop("StudyDate", "StudyTime")
+
+
+def hierarchy_order(instances: pl.DataFrame) -> pl.DataFrame:
+    """``instances`` in the order of the tree: patient, study (date, time), series
+    (number), then InstanceNumber, then the position along the slice normal, then
+    path. Missing values sort last.
+
+    A study sorts by its earliest StudyDate and StudyTime, a series by its lowest
+    SeriesNumber, so that an attribute that varies inside a group never scatters
+    its instances.
+    """
+    names = set(instances.columns)
+    if instances.height < 2 or "SOPInstanceUID" not in names:
+        return instances
+    keys: list[pl.Expr] = []
+
+    def add(column: str, group: str | None = None) -> None:
+        if column not in names:
+            return
+        expr = pl.col(column)
+        keys.append(expr.min().over(group) if group and group in names else expr)
+
+    add("PatientID")
+    add("StudyDate", "StudyInstanceUID")
+    add("StudyTime", "StudyInstanceUID")
+    add("StudyInstanceUID")
+    add("SeriesNumber", "SeriesInstanceUID")
+    add("SeriesInstanceUID")
+    add("InstanceNumber")
+    if {"ImagePositionPatient", "ImageOrientationPatient"} <= names:
+        keys.append(_along_normal())
+    add("path")
+    keys.append(pl.col("SOPInstanceUID"))
+    return instances.sort(keys, nulls_last=True, maintain_order=True)
+
+
+def _along_normal() -> pl.Expr:
+    """ImagePositionPatient projected on its own orientation's normal (null when
+    either is missing or malformed)."""
+    iop, ipp = pl.col("ImageOrientationPatient"), pl.col("ImagePositionPatient")
+    ok = (iop.list.len() == 6) & (ipp.list.len() == 3)
+    r = [iop.list.get(i, null_on_oob=True) for i in range(3)]
+    c = [iop.list.get(i, null_on_oob=True) for i in range(3, 6)]
+    p = [ipp.list.get(i, null_on_oob=True) for i in range(3)]
+    normal = (
+        r[1] * c[2] - r[2] * c[1],
+        r[2] * c[0] - r[0] * c[2],
+        r[0] * c[1] - r[1] * c[0],
+    )
+    along = p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2]
+    return pl.when(ok).then(along)
 
 
 def slice_order(series: pl.DataFrame) -> pl.DataFrame:

@@ -20,6 +20,7 @@ from dicomkit.io.scan import read_files
 from dicomkit.io.write import write_instances
 from dicomkit.render import MAX_MESSAGE, clip
 from dicomkit.schema import validate_keywords
+from dicomkit.text import plural
 
 if TYPE_CHECKING:
     from dicomkit.collection import Collection
@@ -100,12 +101,12 @@ class Plan:
         if groups.is_empty():
             return f"dicomkit.Plan ({self.kind}): nothing to do"
         lines = [
-            f"dicomkit.Plan ({self.kind}): {self.frame.height} instances → {groups.height} series"
+            f"dicomkit.Plan ({self.kind}): {plural(self.frame.height, 'instance')} → {plural(groups.height, 'series')}"
         ]
         for row in groups.iter_rows(named=True):
             lines.append(
                 f"  series {row['SeriesNumber']}  {clip(row['SeriesDescription'])}  "
-                f"{row['n_instances']} instances  (from {clip(row['source_series_uid'], 80)})"
+                f"{plural(row['n_instances'], 'instance')}  (from {clip(row['source_series_uid'], 80)})"
             )
         for reason in dict.fromkeys(groups["reason"].to_list()):
             lines.append(f"  why: {clip(reason, MAX_MESSAGE)}")
@@ -114,7 +115,7 @@ class Plan:
     def _repr_html_(self) -> str:
         esc = html.escape
         groups = self.summary()
-        head = f"<b>dicomkit.Plan</b> ({esc(self.kind)}): {self.frame.height} instances"
+        head = f"<b>dicomkit.Plan</b> ({esc(self.kind)}): {plural(self.frame.height, 'instance')}"
         cells = "".join(
             "<tr>"
             + "".join(

@@ -39,6 +39,7 @@ from dicomkit.geometry import (
     orientation_angle,
 )
 from dicomkit.render import clip
+from dicomkit.text import plural as _plural
 
 __all__ = ["hierarchy", "montage", "slice_positions", "timeline"]
 
@@ -59,12 +60,6 @@ _N = ("n_studies", "n_series", "n_instances")
 def _text(value: Any, width: int = 40) -> str:
     """A DICOM value as a bounded, mathtext-safe matplotlib label."""
     return clip(value, width).replace("$", r"\$")
-
-
-def _plural(n: int, word: str) -> str:
-    if n != 1 and not word.endswith("series"):
-        word = word[:-1] + "ies" if word.endswith("y") else word + "s"
-    return f"{n:,} {word}"
 
 
 def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:

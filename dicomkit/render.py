@@ -17,11 +17,14 @@ from typing import Any
 
 import polars as pl
 
+from dicomkit.text import plural, relative
+
 __all__ = [
     "MAX_MESSAGE",
     "Limits",
     "clip",
     "html_summary",
+    "plural",
     "problem_lines",
     "text_summary",
 ]
@@ -89,8 +92,9 @@ def _counts(
 
     return _Counts(
         patients=instances["PatientID"].n_unique() if instances.height else 0,
-        studies=instances["StudyInstanceUID"].n_unique() if instances.height else 0,
-        series=instances["SeriesInstanceUID"].n_unique() if instances.height else 0,
+        # an instance without a Study/SeriesInstanceUID is in no study/series
+        studies=instances["StudyInstanceUID"].drop_nulls().n_unique(),
+        series=instances["SeriesInstanceUID"].drop_nulls().n_unique(),
         instances=instances.height,
         frames=int(instances["n_frames"].sum() or 0),
         resends=tally(resends, "resend"),
@@ -98,24 +102,17 @@ def _counts(
     )
 
 
-_PLURALS = {"study": "studies", "series": "series"}
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} " + (word if n == 1 else _PLURALS.get(word, word + "s"))
-
-
 def _headline(c: _Counts) -> str:
     return (
-        f"{_plural(c.patients, 'patient')}, {_plural(c.studies, 'study')}, "
-        f"{_plural(c.series, 'series')}, {_plural(c.instances, 'instance')}"
+        f"{plural(c.patients, 'patient')}, {plural(c.studies, 'study')}, "
+        f"{plural(c.series, 'series')}, {plural(c.instances, 'instance')}"
     )
 
 
 def _files_line(c: _Counts) -> str:
-    parts = [f"{c.files:,} files = {c.instances:,} instances"]
-    parts.append(f"{sum(c.resends.values()):,} resends")
-    parts.append(f"{sum(c.errors.values()):,} errors")
+    parts = [f"{plural(c.files, 'file')} = {plural(c.instances, 'instance')}"]
+    parts.append(plural(sum(c.resends.values()), "resend"))
+    parts.append(plural(sum(c.errors.values()), "error"))
     return " + ".join(parts)
 
 
@@ -133,47 +130,127 @@ class _Node:
     varying: tuple[str, ...] = ()
     children: list[_Node] = field(default_factory=list)
     more: str = ""  # "… 3 more series" when children were left out
+    note: str = ""  # a mark that is not a varying attribute ("also under …")
+    unfiled: bool = False  # a line of instances that are in no study or series
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """What the level views cannot say: where each study is drawn, and the
+    instances that are in no study or in no series."""
+
+    patients_of_study: dict[str, list[str | None]]
+    studies_of_series: dict[str, list[str | None]]
+    no_study: dict[str | None, int]  # PatientID → instances without StudyInstanceUID
+    # (StudyInstanceUID, PatientID) → instances without SeriesInstanceUID
+    no_series: dict[tuple[str, str | None], int]
+
+
+def _placement(instances: pl.DataFrame) -> _Placement:
+    if instances.is_empty():
+        return _Placement({}, {}, {}, {})
+    study, series = pl.col("StudyInstanceUID"), pl.col("SeriesInstanceUID")
+    shared = (
+        instances.filter(study.is_not_null())
+        .group_by("StudyInstanceUID")
+        .agg(pl.col("PatientID").unique().sort(nulls_last=True))
+        .filter(pl.col("PatientID").list.len() > 1)
+    )
+    split_series = (
+        instances.filter(series.is_not_null())
+        .group_by("SeriesInstanceUID")
+        .agg(study.drop_nulls().unique().sort())
+        .filter(study.list.len() > 1)
+    )
+    no_study = instances.filter(study.is_null()).group_by("PatientID").len()
+    no_series = (
+        instances.filter(study.is_not_null() & series.is_null())
+        .group_by("StudyInstanceUID", "PatientID")
+        .len()
+    )
+    return _Placement(
+        dict(shared.iter_rows()),
+        dict(split_series.iter_rows()),
+        {k: int(n) for k, n in no_study.iter_rows()},
+        {(k, pid): int(n) for k, pid, n in no_series.iter_rows()},
+    )
+
+
+def _unfiled(n: int, missing: str) -> _Node:
+    return _Node(f"not filed: {plural(n, 'instance')} with no {missing}", unfiled=True)
 
 
 def _tree(
-    patients: pl.DataFrame, studies: pl.DataFrame, series: pl.DataFrame, limits: Limits
+    patients: pl.DataFrame,
+    studies: pl.DataFrame,
+    series: pl.DataFrame,
+    limits: Limits,
+    placement: _Placement | None = None,
 ) -> _Node:
-    def by(frame: pl.DataFrame, key: str) -> dict[Any, list[dict[str, Any]]]:
-        groups: dict[Any, list[dict[str, Any]]] = {}
-        for row in frame.iter_rows(named=True):
-            groups.setdefault(row[key], []).append(row)
-        return groups
-
-    series_of, studies_of = by(series, "StudyInstanceUID"), by(studies, "PatientID")
+    place = placement or _Placement({}, {}, {}, {})
+    # a study under several PatientIDs (a series in several studies) is drawn
+    # under each of them, marked, so that no instance disappears from the tree
+    series_of: dict[Any, list[dict[str, Any]]] = {}
+    for row in series.iter_rows(named=True):
+        uid = row["SeriesInstanceUID"]
+        for st in place.studies_of_series.get(uid, [row["StudyInstanceUID"]]):
+            series_of.setdefault(st, []).append(row)
+    studies_of: dict[Any, list[dict[str, Any]]] = {}
+    for row in studies.iter_rows(named=True):
+        for pid in place.patients_of_study.get(
+            row["StudyInstanceUID"], [row["PatientID"]]
+        ):
+            studies_of.setdefault(pid, []).append(row)
     root = _Node("")
     budget = limits.total_series
     prows = list(patients.iter_rows(named=True))
     for p in prows[: limits.patients]:
+        pid = p["PatientID"]
         pnode = _Node(_patient_label(p), "", tuple(p["varying"]))
         root.children.append(pnode)
-        srows = studies_of.get(p["PatientID"], [])
+        srows = studies_of.get(pid, [])
         for s in srows[: limits.studies]:
-            snode = _Node(
-                _study_label(s), clip(s["StudyInstanceUID"]), tuple(s["varying"])
+            uid = s["StudyInstanceUID"]
+            others = [o for o in place.patients_of_study.get(uid, []) if o != pid]
+            note = (
+                "also under PatientID "
+                + ", ".join(clip(o) if o is not None else "(none)" for o in others)
+                if others
+                else ""
             )
+            snode = _Node(_study_label(s), clip(uid), tuple(s["varying"]), note=note)
             pnode.children.append(snode)
-            rows = series_of.get(s["StudyInstanceUID"], [])
+            rows = series_of.get(uid, [])
             room = min(limits.series, budget)
             for r in rows[:room]:
+                also = [
+                    o
+                    for o in place.studies_of_series.get(r["SeriesInstanceUID"], [])
+                    if o != uid
+                ]
                 snode.children.append(
                     _Node(
                         _series_label(r),
                         clip(r["SeriesInstanceUID"]),
                         tuple(r["varying"]),
+                        note=f"also in study {', '.join(map(clip, also))}"
+                        if also
+                        else "",
                     )
                 )
             budget -= min(room, len(rows))
             if len(rows) > room:
-                snode.more = f"… {len(rows) - room:,} more series"
+                snode.more = f"… {plural(len(rows) - room, 'more series')}"
+            if place.no_series.get((uid, pid)):
+                snode.children.append(
+                    _unfiled(place.no_series[uid, pid], "SeriesInstanceUID")
+                )
         if len(srows) > limits.studies:
-            pnode.more = f"… {len(srows) - limits.studies:,} more studies"
+            pnode.more = f"… {plural(len(srows) - limits.studies, 'more study')}"
+        if place.no_study.get(pid):
+            pnode.children.append(_unfiled(place.no_study[pid], "StudyInstanceUID"))
     if len(prows) > limits.patients:
-        root.more = f"… {len(prows) - limits.patients:,} more patients"
+        root.more = f"… {plural(len(prows) - limits.patients, 'more patient')}"
     return root
 
 
@@ -193,14 +270,14 @@ def _study_label(s: dict[str, Any]) -> str:
     )
     desc = clip(s.get("StudyDescription")) or "(no description)"
     modalities = "/".join(clip(m) for m in s["modalities"]) or "?"
-    return f"Study {when}  {desc}  [{modalities}]  {_plural(s['n_series'], 'series')}"
+    return f"Study {when}  {desc}  [{modalities}]  {plural(s['n_series'], 'series')}"
 
 
 def _series_label(r: dict[str, Any]) -> str:
     number = clip(r.get("SeriesNumber")) or "?"
     desc = clip(r.get("SeriesDescription")) or "(no description)"
     frames = f", {r['n_frames']:,} frames" if r["n_frames"] != r["n_instances"] else ""
-    count = _plural(r["n_instances"], "instance") + frames
+    count = plural(r["n_instances"], "instance") + frames
     return f"Series {number}  {clip(r.get('Modality')) or '?'}  {desc}  {count}"
 
 
@@ -214,6 +291,7 @@ def _text_lines(node: _Node, prefix: str, *, margin: bool = False) -> Iterator[s
             yield prefix + branch + item
             continue
         flag = f"  [varies: {', '.join(item.varying)}]" if item.varying else ""
+        flag += f"  [{item.note}]" if item.note else ""
         uid = f"  {item.uid}" if item.uid else ""
         yield prefix + branch + item.label + flag + uid
         deeper = "" if margin else ("   " if last else "│  ")
@@ -231,7 +309,8 @@ def text_summary(
     """The collection as plain text: counts, the tree, then what went wrong."""
     c = _counts(instances, resends, errors)
     lines = [f"dicomkit.Collection: {_headline(c)}", _files_line(c)]
-    lines.extend(_text_lines(_tree(*views, limits or Limits()), "", margin=True))
+    root = _tree(*views, limits or Limits(), _placement(instances))
+    lines.extend(_text_lines(root, "", margin=True))
     if c.resends:
         lines.append(f"resends: {_detail(c.resends)} (see .resends)")
     if c.errors:
@@ -244,13 +323,18 @@ _STYLE = (
     ".dk-col summary{cursor:pointer}.dk-col .dk-uid{font-family:monospace;"
     "font-size:11px;color:#666}.dk-col .dk-var{color:#b35900}.dk-col ul{margin:0;"
     "padding-left:1.4em;list-style:none}.dk-col table{border-collapse:collapse}"
-    ".dk-col td,.dk-col th{padding:1px 8px;text-align:left}</style>"
+    ".dk-col td,.dk-col th{padding:1px 8px;text-align:left}"
+    ".dk-col .dk-unfiled{color:#b30000}</style>"
 )
 
 
 def _html_node(node: _Node, opened: str) -> str:
     esc = html.escape
     text = esc(node.label)
+    if node.unfiled:
+        text = f'<span class="dk-unfiled">{text}</span>'
+    if node.note:
+        text += f' <span class="dk-var">{esc(node.note)}</span>'
     if node.varying:
         text += f' <span class="dk-var">varies: {esc(", ".join(node.varying))}</span>'
     if node.uid:
@@ -288,7 +372,7 @@ def html_summary(
     ]
     table = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
     opened = " open" if c.series <= 30 else ""
-    root = _tree(*views, limits or Limits())
+    root = _tree(*views, limits or Limits(), _placement(instances))
     tree = "".join(_html_node(child, opened) for child in root.children)
     if root.more:
         tree += f"<li>{esc(root.more)}</li>"
@@ -303,23 +387,37 @@ def problem_lines(
     resends: pl.DataFrame,
     findings: pl.DataFrame,
     views: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+    *,
+    root: str = "",
 ) -> list[str]:
-    """One plain-text line per thing wrong: error files, verify findings, identical
-    resends, and attributes that vary where they should not."""
+    """One plain-text line per thing wrong: error files, verify findings, and
+    attributes that vary where they should not; paths relative to ``root``.
+
+    An identical resend is harmless (the same image received twice) and is not
+    listed; the summary counts it, and ``col.resends`` keeps it. The
+    ``unreadable_file`` findings are the error files, which have one line each.
+    """
     lines: list[str] = []
+    # an error file is as grave as verify's unreadable_file finding says
+    # (a truncated image is an error, a stray text file a warning)
+    severity = {
+        path: row["severity"]
+        for row in findings.filter(pl.col("check") == "unreadable_file").iter_rows(
+            named=True
+        )
+        for path in row["paths"]
+    }
     for row in errors.iter_rows(named=True):
         lines.append(
-            f"error    {clip(row['reason'])}: {clip(row['path'], 160)}: "
+            f"{severity.get(row['path'], 'error'):<8} {clip(row['reason'])}: "
+            f"{clip(relative(row['path'], root), 160)}: "
             f"{clip(row['message'], MAX_MESSAGE)}"
         )
-    for row in findings.iter_rows(named=True):
+    for row in findings.filter(pl.col("check") != "unreadable_file").iter_rows(
+        named=True
+    ):
         lines.append(
             f"{row['severity']:<8} {row['check']}: {clip(row['message'], MAX_MESSAGE)}"
-        )
-    for row in resends.filter(pl.col("resend") == "identical").iter_rows(named=True):
-        lines.append(
-            f"info     identical resend: {clip(row['path'], 160)} is an identical copy of "
-            f"{clip(row['replaced_by'], 160)} (harmless; kept in .resends)"
         )
     for level, frame in zip(("patient", "study", "series"), views, strict=True):
         key = frame.columns[0]
@@ -379,7 +477,7 @@ def _tag_rows(ds: Any, needle: str, budget: list[int]) -> str:
             budget[0] -= 1
             rows.append(
                 f"<tr{cls}><td>{tag}</td><td>{esc(keyword)}</td><td>SQ</td><td><details>"
-                f"<summary>{len(element.value)} item(s)</summary>{items}</details></td></tr>"
+                f"<summary>{plural(len(element.value), 'item')}</summary>{items}</details></td></tr>"
             )
             continue
         value = _element_text(element)

@@ -32,7 +32,7 @@ def test_tree_prints_hierarchy_and_problems(
     assert "dicomkit.Collection: 1 patient, 1 study, 1 series, 2 instances" in out
     assert "└─ Series 2  CT  Axial  2 instances" in out
     assert "What is wrong (1):" in out
-    assert "error    not_dicom:" in out
+    assert "warning  not_dicom:" in out  # as verify's unreadable_file says
     assert "junk.txt" in out
 
 
@@ -59,7 +59,7 @@ def test_scan_parts_writes_a_partitioned_index_that_tree_and_verify_read(
     argv = ["scan", str(tmp_path / "in"), "-o", str(parts), "--parts", "-k", "HighBit"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "3 files = 2 instances in 1 series + 0 resends + 1 errors" in out
+    assert "3 files = 2 instances in 1 series + 0 resends + 1 error" in out
     assert dk.read_parquet(parts).instances["HighBit"].to_list() == [15, 15]
     assert main(["tree", str(parts)]) == 0
     assert "junk.txt" in capsys.readouterr().out  # read from the index
@@ -93,7 +93,8 @@ def test_verify_formats_and_strict_exit(capsys: pytest.CaptureFixture[str]) -> N
 
     assert main(["verify", str(SAMPLE), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("219 files, 213 instances: 1 error, 5 warning, 2 info")
+    # the truncated file (error) and the two non-DICOM files (warning) are findings
+    assert out.startswith("219 files, 213 instances: 2 errors, 6 warnings, 2 info")
     assert main(["verify", str(SAMPLE), "--strict"]) == 1
     capsys.readouterr()
     assert main(["verify", str(SAMPLE), "--format", "json"]) == 0
@@ -103,8 +104,11 @@ def test_verify_formats_and_strict_exit(capsys: pytest.CaptureFixture[str]) -> N
     assert {r["check"] for r in rows} >= {"sop_uid_conflict", "gantry_tilt"}
     assert main(["verify", str(SAMPLE), "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "severity,check,level,uid,message,sop_instance_uids,value"
-    assert len(lines) == 9
+    assert lines[0] == (
+        "severity,check,level,uid,message,sop_instance_uids,value,paths,"
+        "PatientID,StudyDate,SeriesNumber,SeriesDescription,Modality"
+    )
+    assert len(lines) == 11
 
 
 def test_verify_strict_passes_on_clean_data(

@@ -11,6 +11,7 @@ from polars.testing import assert_frame_equal
 
 import dicomkit as dk
 from dicomkit.io import scan as scan_module
+from dicomkit.render import Limits
 from tests.conftest import UID_ROOT, MakeFile
 
 # every file make_file wrote is byte-identical at the end of each test
@@ -230,7 +231,7 @@ def test_text_repr(col: dk.Collection) -> None:
     assert text.startswith(
         "dicomkit.Collection: 2 patients, 3 studies, 4 series, 6 instances"
     )
-    assert "9 files = 6 instances + 1 resends + 2 errors" in text
+    assert "9 files = 6 instances + 1 resend + 2 errors" in text  # plural
     assert "Patient P1  Test^Patient" in text
     assert "└─ Series 2  CT  Axial" in text
     assert "[varies: SeriesDescription]" in text
@@ -285,3 +286,195 @@ def test_repr_truncates_thousands_of_series(
         limits=Limits(total_series=3),
     )
     assert "… 2,997 more series" in small
+
+
+# -- the tree: every instance drawn, none in a false envelope (issue 11, items 5, 6) ----
+
+
+def test_instances_without_study_or_series_uid_are_shown_not_filed(
+    tmp_path: Path, make_file: MakeFile
+) -> None:
+    make_file("ok/1", SOPInstanceUID=UID_ROOT + "9.1")
+    for i, modality in enumerate(("OT", "US", "MR")):  # unrelated, no Study/Series UID
+        make_file(
+            f"loose/{i}",
+            SOPInstanceUID=f"{UID_ROOT}8.{i}",
+            StudyInstanceUID=None,
+            SeriesInstanceUID=None,
+            Modality=modality,
+        )
+    make_file("loose/sr", SOPInstanceUID=UID_ROOT + "7.1", SeriesInstanceUID=None)
+    col = dk.scan(tmp_path, progress=False)
+    assert (col.studies.height, col.series.height, len(col)) == (1, 1, 5)
+    text = repr(col)
+    assert text.startswith("dicomkit.Collection: 1 patient, 1 study, 1 series, 5 inst")
+    assert "not filed: 3 instances with no StudyInstanceUID" in text
+    assert "not filed: 1 instance with no SeriesInstanceUID" in text
+    assert "Study (no date)" not in text  # no made-up study of unrelated images
+    assert "Series ?" not in text
+    page = col._repr_html_()
+    assert "not filed: 3 instances with no StudyInstanceUID" in page
+    assert "<th>studies</th><td>1</td>" in page
+    assert sorted(col.verify().filter(pl.col("check") == "missing_uid")["value"]) == [
+        3.0,
+        4.0,
+    ]
+
+
+def test_pydicom_files_without_uids_are_not_one_study() -> None:
+    from tests.conftest import pydicom_test_files
+
+    col = dk.scan(pydicom_test_files(), progress=False)
+    loose = col.instances.filter(pl.col("StudyInstanceUID").is_null())
+    assert loose.height >= 4  # e.g. JPEGLSNearLossless_08.dcm, SC_rgb_jls_lossy_*
+    assert col.studies["StudyInstanceUID"].null_count() == 0
+    assert col.series["SeriesInstanceUID"].null_count() == 0
+    assert col.studies.height == col.instances["StudyInstanceUID"].n_unique() - 1
+    text = col.to_text(limits=Limits(10**9, 10**9, 10**9, 10**9))
+    assert f"not filed: {loose.height} instances with no StudyInstanceUID" in text
+    assert f", {col.studies.height} studies, {col.series.height} series," in text
+    assert "missing_uid" in col.verify()["check"].to_list()
+
+
+def test_a_study_under_two_patients_is_drawn_under_each(
+    tmp_path: Path, make_file: MakeFile
+) -> None:
+    make_file("a", SOPInstanceUID=UID_ROOT + "9.1", PatientID="P1")
+    make_file(  # the same study, another patient, another series
+        "b",
+        SOPInstanceUID=UID_ROOT + "9.2",
+        PatientID="P2",
+        PatientName="Other^Person",
+        SeriesInstanceUID=UID_ROOT + "2.2",
+        SeriesNumber=7,
+        SeriesDescription="Other",
+    )
+    col = dk.scan(tmp_path, progress=False)
+    lines = repr(col).splitlines()
+    p1 = next(i for i, line in enumerate(lines) if line.startswith("Patient P1"))
+    p2 = next(i for i, line in enumerate(lines) if line.startswith("Patient P2"))
+    under_p1, under_p2 = lines[p1 + 1 : p2], lines[p2 + 1 :]
+    for under, other in ((under_p1, "P2"), (under_p2, "P1")):
+        study = next(line for line in under if "Study " in line)
+        assert f"[also under PatientID {other}]" in study
+        assert any("Series 2  CT  Axial" in line for line in under)
+        assert any("Series 7  CT  Other" in line for line in under)
+    page = col._repr_html_()
+    assert page.count("also under PatientID") == 2
+    assert page.count("Series 7  CT  Other") == 2
+
+
+def test_a_series_in_two_studies_is_drawn_under_each(
+    tmp_path: Path, make_file: MakeFile
+) -> None:
+    make_file("a", SOPInstanceUID=UID_ROOT + "9.1")
+    make_file(
+        "b",
+        SOPInstanceUID=UID_ROOT + "9.2",
+        StudyInstanceUID=UID_ROOT + "1.9",
+        StudyDate="20250101",
+    )
+    text = repr(dk.scan(tmp_path, progress=False))
+    assert text.count("Series 2  CT  Axial") == 2
+    assert text.count("[also in study") == 2
+
+
+# -- what a user reads (issue 11, item 10) ---------------------------------------------
+
+
+def test_instances_are_in_hierarchy_order(col: dk.Collection, folder: Path) -> None:
+    # patient, study date, series number, instance number; never the path order
+    assert [p[len(str(folder)) + 1 :] for p in col.instances["path"]] == [
+        "y/scout.dcm",  # P1, study A, series 1
+        "zz/x0-corrected",  # P1, study A, series 2, InstanceNumber 1
+        "x/1",
+        "x/2",
+        "z/mr",  # P1, the follow-up study
+        "p2/img",  # P2
+    ]
+    assert (
+        col.filter(pl.col("Modality") == "CT")
+        .instances["path"][0]
+        .endswith("scout.dcm")
+    )
+
+
+def test_without_instance_numbers_instances_follow_the_slice_position() -> None:
+    from dicomkit.schema import DEFAULT_KEYWORDS, instance_schema
+
+    rows = [
+        {
+            "PatientID": "P",
+            "StudyInstanceUID": "1.1",
+            "SeriesInstanceUID": "1.1.1",
+            "SOPInstanceUID": f"1.1.1.{k}",
+            "ImageOrientationPatient": [-1.0, 0.0, 0.0, 0.0, 0.0, -1.0],  # normal -y
+            "ImagePositionPatient": [0.0, float(y), 0.0],
+            "path": f"/d/{k}",
+            "n_frames": 1,
+        }
+        for k, y in enumerate([3.0, -1.0, 7.0, 0.0])
+    ]
+    col = dk.Collection(pl.DataFrame(rows, schema=instance_schema(DEFAULT_KEYWORDS)))
+    ys = [p[1] for p in col.instances["ImagePositionPatient"]]
+    assert ys == [7.0, 3.0, 0.0, -1.0]  # along the normal (0, -1, 0): ascending
+
+
+def test_identical_resends_are_not_listed_as_wrong(folder: Path) -> None:
+    shutil.copy2(folder / "y/scout.dcm", folder / "zz/scout-again")
+    col = dk.scan(folder, progress=False)
+    assert sorted(col.resends["resend"]) == ["identical", "modified"]
+    problems = col.problems()
+    assert not [line for line in problems if "identical" in line]
+    assert [line for line in problems if line.startswith("warning  modified_resend")]
+    assert "resends: 1 identical, 1 modified (see .resends)" in repr(col)
+
+
+def test_messages_quote_paths_relative_to_the_scanned_folder(
+    folder: Path, make_file: MakeFile
+) -> None:
+    make_file(  # patient 2 reuses patient 1's scout UID
+        "zz/conflict",
+        SOPInstanceUID=UID_ROOT + "2.1",
+        PatientID="P2",
+        StudyInstanceUID=UID_ROOT + "30",
+        SeriesInstanceUID=UID_ROOT + "30.1",
+    )
+    col = dk.scan(folder, progress=False)
+    findings = col.verify()
+    assert not findings.filter(
+        pl.col("message").str.contains(str(folder), literal=True)
+    ).height
+    conflict = findings.filter(pl.col("check") == "sop_uid_conflict")["message"].item()
+    assert 'y/scout.dcm (patient P1, series 1 "Scout" (' in conflict
+    assert "and zz/conflict, which was kept" in conflict
+    lines = col.problems()
+    assert "warning  not_dicom: notes.txt: " in "\n".join(lines)
+    assert not [line for line in lines if str(folder) in line]
+
+
+def test_plurals_are_right(tmp_path: Path, make_file: MakeFile) -> None:
+    from dicomkit.cli import main
+
+    make_file("a.dcm")
+    col = dk.scan(tmp_path, progress=False)
+    text = repr(col)
+    assert text.startswith(
+        "dicomkit.Collection: 1 patient, 1 study, 1 series, 1 instance\n"
+    )
+    assert "1 file = 1 instance + 0 resends + 0 errors" in text
+    assert "Series 2  CT  Axial  1 instance  " in text
+    assert main(["verify", str(tmp_path)]) == 0
+    plan = col.split_series(by=["SeriesNumber"], key="k")
+    assert "1 instance" in repr(plan) or "nothing to do" in repr(plan)
+    from dicomkit.text import plural
+
+    assert [
+        plural(n, w) for n, w in ((1, "study"), (2, "study"), (2, "more series"))
+    ] == [
+        "1 study",
+        "2 studies",
+        "2 more series",
+    ]
+    assert plural(3, "info") == "3 info"
+    assert plural(2, "unreadable file") == "2 unreadable files"

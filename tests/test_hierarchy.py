@@ -201,3 +201,35 @@ def test_empty_frame_views() -> None:
     empty = frame()
     for level in ("patient", "study", "series"):
         assert level_view(empty, level).is_empty()
+
+
+# -- instances that are in no envelope (issue 11, item 5) ------------------------------
+
+
+def unfiled() -> pl.DataFrame:
+    """One real series of two instances, plus three unrelated instances without a
+    StudyInstanceUID or SeriesInstanceUID (as 4 of pydicom's own test files)."""
+    return frame(
+        row("1"),
+        row("2"),
+        row("3", StudyInstanceUID=None, SeriesInstanceUID=None, Modality="OT"),
+        row("4", StudyInstanceUID=None, SeriesInstanceUID=None, Modality="US"),
+        row("5", SeriesInstanceUID=None, Modality="SR"),  # in the study, no series
+    )
+
+
+def test_instances_without_uids_are_never_grouped_into_one_study_or_series() -> None:
+    studies = level_view(unfiled(), "study")
+    series = level_view(unfiled(), "series")
+    assert studies["StudyInstanceUID"].to_list() == ["1.1"]  # no null "study"
+    assert series["SeriesInstanceUID"].to_list() == ["1.1.1"]  # no null "series"
+    assert studies["n_series"].to_list() == [1]
+    assert studies["n_instances"].to_list() == [3]  # "5" is in the study
+    patient = level_view(unfiled(), "patient").row(0, named=True)
+    assert (patient["n_studies"], patient["n_series"]) == (1, 1)
+    assert patient["n_instances"] == 5  # every instance stays accounted for
+
+
+def test_unfiled_instances_stay_out_of_lazy_views_too() -> None:
+    lazy = level_view(unfiled().lazy(), "series").collect()
+    assert lazy["SeriesInstanceUID"].to_list() == ["1.1.1"]

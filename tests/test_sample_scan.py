@@ -176,33 +176,42 @@ def test_demo_command_output() -> None:
     assert "What is wrong (" in out
     assert "error    sop_uid_conflict:" in out
     assert "error    truncated:" in out
+    # relative, and as grave as verify says
+    assert "warning  not_dicom: README.md: " in out
+    assert "identical" not in out.split("What is wrong")[1]  # harmless: not listed
     assert Path(SAMPLE / "README.md").exists()
 
 
 def test_verify_reports_exactly_what_the_readme_lists(col: dk.Collection) -> None:
     findings = col.verify()
-    described = findings.join(
-        col.series.select(
-            pl.col("SeriesInstanceUID").alias("uid"), "SeriesDescription"
-        ),
-        on="uid",
-        how="left",
-    )
+    # each finding names its series itself (issue 11, item 10): no join needed
     got = sorted(
-        (r["severity"], r["check"], r["SeriesDescription"] or r["uid"][-10:])
-        for r in described.iter_rows(named=True)
+        (
+            r["severity"],
+            r["check"],
+            r["SeriesDescription"] or rel(pl.Series(r["paths"])),
+        )
+        for r in findings.iter_rows(named=True)
     )
+    got.sort(key=str)
     assert got == sorted(
         [
-            ("error", "sop_uid_conflict", "310.3.4020"),
+            ("error", "sop_uid_conflict", "SAG PD FSE"),  # the copy kept
+            (
+                "error",
+                "unreadable_file",
+                ["PAT003_MUELLER_JUERGEN/DICOM/ST000001/SE000001/IM000021"],
+            ),
+            ("warning", "unreadable_file", ["README.md", "notes.txt"]),
             ("warning", "duplicate_position", "AX PD/T2 DUAL ECHO"),
             ("warning", "gantry_tilt", "Head seq 5.0 H31s tilt"),
             ("warning", "missing_slices", "Thorax 3.0 B70f"),
             ("warning", "mixed_orientation", "Thorax 2.5 B31f"),
-            ("warning", "modified_resend", "1502302031"),
+            ("warning", "modified_resend", "Thorax 2.5 B31f"),
             ("info", "slice_thickness_vs_spacing", "AX T2 FLAIR"),
             ("info", "slice_thickness_vs_spacing", "AX T2 FLAIR"),
-        ]
+        ],
+        key=str,
     )
     tilt = findings.filter(pl.col("check") == "gantry_tilt")["value"].item()
     assert tilt == pytest.approx(15.0, abs=0.01)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,12 +11,14 @@ import polars as pl
 import pytest
 
 import dicomkit as dk
+from dicomkit.cli import main
 from dicomkit.exceptions import VerificationError
 from dicomkit.geometry import normal
 from dicomkit.hierarchy import resolve_resends
 from dicomkit.ops import suggest_merges
 from dicomkit.schema import DEFAULT_KEYWORDS, instance_schema
 from dicomkit.verify import CHECKS, describe_checks, verify
+from tests.conftest import MakeFile
 
 SCHEMA = instance_schema(DEFAULT_KEYWORDS)
 AXIAL = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
@@ -87,8 +90,9 @@ def test_findings_schema_and_catalogue() -> None:
     f = verify(frame(series(3, PatientName=lambda k: f"N{k}")))
     assert f.schema["sop_instance_uids"] == pl.List(pl.Utf8())
     assert set(describe_checks()["check"]) == set(CHECKS)
+    levels = ("file", "collection", "patient", "study", "series", "instance")
     for check, (level, severity, doc) in CHECKS.items():
-        assert level in ("patient", "study", "series", "instance"), check
+        assert level in levels, check
         assert severity in ("error", "warning", "info")
         assert len(doc) > 40
 
@@ -395,3 +399,138 @@ def test_case10_ordering_hazards() -> None:
     rows = series(12)
     shuffled = [rows[i] for i in np.random.default_rng(1).permutation(12)]
     assert verify(frame(shuffled)).equals(verify(frame(rows)))
+
+
+# -- unreadable files and an empty delivery are findings (issue 11, item 7) ----------------
+
+
+def truncated_copy(make_file: MakeFile, name: str) -> Path:
+    """A DICOM file cut short in its pixel data, as an interrupted copy leaves it."""
+    whole = make_file(name)
+    data = whole.read_bytes()
+    whole.write_bytes(data[:-10])
+    return whole
+
+
+def test_a_folder_of_one_truncated_file_is_not_clean(
+    tmp_path: Path, make_file: MakeFile, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = truncated_copy(make_file, "cd/IM000001")
+    col = dk.scan(tmp_path, progress=False)
+    assert col.errors["reason"].to_list() == ["truncated"]
+    f = col.verify()
+    assert sorted(checks(f)) == ["no_instances", "unreadable_file"]
+    unreadable = f.filter(pl.col("check") == "unreadable_file").row(0, named=True)
+    assert unreadable["severity"] == "error"
+    assert unreadable["paths"] == [str(bad)]
+    assert unreadable["value"] == 1
+    assert "1 file could not be read (truncated): IM000001" in unreadable["message"]
+    with pytest.raises(VerificationError, match="unreadable_file"):
+        col.verify(strict=True)
+    # the command line sees them: --strict fails (exit 1, as documented)
+    assert main(["verify", str(tmp_path), "--strict", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("1 file, 0 instances: 2 errors")
+    assert "unreadable_file" in out
+    assert "no_instances" in out
+
+
+def test_an_empty_delivery_is_a_finding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    col = dk.scan(tmp_path, progress=False)
+    f = col.verify()
+    assert checks(f) == ["no_instances"]
+    assert f["severity"].to_list() == ["error"]
+    assert "no file was found" in f["message"][0]
+    assert main(["verify", str(tmp_path), "--strict"]) == 1
+    assert "0 files, 0 instances: 1 error" in capsys.readouterr().out
+    assert main(["verify", str(tmp_path)]) == 0  # without --strict: a report
+
+
+def test_one_unreadable_file_finding_per_reason_with_severities(
+    tmp_path: Path, make_file: MakeFile
+) -> None:
+    make_file("good.dcm")
+    truncated_copy(make_file, "cut1")
+    truncated_copy(make_file, "cut2")
+    (tmp_path / "README.txt").write_text("delivery notes")
+    (tmp_path / "empty").write_bytes(b"")
+    col = dk.scan(tmp_path, progress=False)
+    f = col.verify().filter(pl.col("check") == "unreadable_file")
+    by_severity = {
+        s: sorted(p.rsplit("/", 1)[-1] for ps in g["paths"] for p in ps)
+        for (s,), g in f.group_by("severity")
+    }
+    assert by_severity == {
+        "error": ["cut1", "cut2"],
+        "warning": ["README.txt", "empty"],
+    }
+    assert f.height == 3  # truncated, not_dicom, empty
+    cut = f.filter(pl.col("severity") == "error").row(0, named=True)
+    assert cut["message"].startswith(
+        "2 files could not be read (truncated): cut1, cut2"
+    )
+    # a user filters severities: warnings alone never fail --strict
+    assert main(["verify", str(tmp_path), "--strict"]) == 1
+    for name in ("cut1", "cut2"):
+        (tmp_path / name).unlink()
+    assert main(["verify", str(tmp_path), "--strict"]) == 0
+    assert set(checks(dk.scan(tmp_path, progress=False).verify())) == {
+        "unreadable_file"
+    }
+
+
+def test_a_dicomdir_is_info() -> None:
+    errors = pl.DataFrame(
+        {"path": ["/cd/DICOMDIR"], "reason": ["dicomdir"], "message": ["a DICOMDIR"]}
+    )
+    f = verify(frame(series(3)), errors=errors)
+    assert f.select("severity", "check").rows() == [("info", "unreadable_file")]
+
+
+def test_new_checks_are_in_the_catalogue() -> None:
+    catalogue = describe_checks()
+    for check, level in (("unreadable_file", "file"), ("no_instances", "collection")):
+        row = catalogue.filter(pl.col("check") == check).row(0, named=True)
+        assert (row["level"], row["severity"]) == (level, "error")
+
+
+# -- findings a user reads without a join (issue 11, item 10) -------------------------
+
+
+def test_findings_say_where_they_are() -> None:
+    import datetime as dt
+
+    rows = series(12, SeriesNumber=7, SeriesDescription="Thorax 3.0", StudyDate=None)
+    for row in rows:
+        row["StudyDate"] = dt.date(2023, 9, 19)
+    del rows[5]  # one slice missing
+    f = verify(frame(rows))
+    row = f.row(0, named=True)
+    assert row["check"] == "missing_slices"
+    assert (row["PatientID"], row["StudyDate"], row["SeriesNumber"]) == (
+        "P1",
+        dt.date(2023, 9, 19),
+        7,
+    )
+    assert (row["SeriesDescription"], row["Modality"]) == ("Thorax 3.0", "CT")
+    # the series by number and description before the UID; "1 slice", not "slice(s)"
+    assert row["message"].startswith(
+        'series 7 "Thorax 3.0" (1.2.3.2.1): 1 slice missing where the spacing'
+    )
+    assert f.schema["StudyDate"] == pl.Date()
+
+
+def test_context_is_null_where_the_instances_differ() -> None:
+    two_patients = series(2) + series(1, uid="1.2.3.2.8", PatientID="P2")
+    row = verify(frame(two_patients)).row(0, named=True)
+    assert row["check"] == "study_in_multiple_patients"
+    assert row["PatientID"] is None  # two of them: never one picked
+    assert row["Modality"] == "CT"  # shared by all
+
+
+def test_a_series_without_number_or_description_keeps_its_uid() -> None:
+    rows = series(4, SeriesNumber=None, RescaleIntercept=lambda k: -1000.0 * (k % 2))
+    message = verify(frame(rows))["message"][0]
+    assert message.startswith("series 1.2.3.2.1: 2 different RescaleSlope")

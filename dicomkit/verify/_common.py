@@ -18,7 +18,24 @@ FINDING_SCHEMA: dict[str, pl.DataType] = {
     "message": pl.Utf8(),
     "sop_instance_uids": pl.List(pl.Utf8()),
     "value": pl.Float64(),
+    "paths": pl.List(pl.Utf8()),
+    # where the finding is, so that it reads without a join (null where the
+    # instances concerned do not share one value)
+    "PatientID": pl.Utf8(),
+    "StudyDate": pl.Date(),
+    "SeriesNumber": pl.Int64(),
+    "SeriesDescription": pl.Utf8(),
+    "Modality": pl.Utf8(),
 }
+
+#: The columns verify() fills from the instances a finding is about.
+CONTEXT_COLUMNS = (
+    "PatientID",
+    "StudyDate",
+    "SeriesNumber",
+    "SeriesDescription",
+    "Modality",
+)
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -46,6 +63,8 @@ CHECKS: dict[str, tuple[str, str, str]] = {
     "instance_number_gaps": ("series", "warning", "InstanceNumbers skip values, which usually means files were not received; reported when the geometry does not already show the missing slices."),
     "instance_number_duplicates": ("series", "warning", "Several instances of a series share an InstanceNumber, so ordering by it is ambiguous."),
     "instance_order_not_spatial": ("series", "warning", "InstanceNumber does not follow the slice position, so tools that sort by InstanceNumber show the slices out of order."),
+    "unreadable_file": ("file", "error", "Files of the delivery that are not instances (one finding per reason: truncated, not DICOM, empty, unreadable …; paths in `paths`). A truncated or unparsable file is an image lost (error); a stray non-DICOM file or an empty one is a warning, a DICOMDIR (a media index) is info."),
+    "no_instances": ("collection", "error", "The collection holds no instance at all: an empty folder, a wrong path, or only files that could not be read. There is nothing to verify, which is not the same as nothing wrong."),
     "rescale_varies": ("series", "warning", "RescaleSlope or RescaleIntercept differ between slices of one volume: apply them per instance (dicomkit does) or values will be wrong."),
 }  # fmt: skip
 
@@ -82,6 +101,8 @@ def finding(
         "message": message,
         "sop_instance_uids": [s for s in sops if s is not None],
         "value": value,
+        "paths": [],
+        **dict.fromkeys(CONTEXT_COLUMNS),
     }
 
 

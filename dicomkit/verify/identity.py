@@ -6,6 +6,7 @@ from typing import Any
 
 import polars as pl
 
+from dicomkit.text import plural, relative
 from dicomkit.uid import problems as uid_problems
 from dicomkit.verify._common import few, finding
 
@@ -19,8 +20,10 @@ _UID_COLUMNS = (
 
 
 def identity_findings(
-    instances: pl.DataFrame, resends: pl.DataFrame | None
+    instances: pl.DataFrame, resends: pl.DataFrame | None, root: str = ""
 ) -> list[dict[str, Any]]:
+    """UIDs valid and present, resends that change or collide; paths in messages
+    are relative to ``root``."""
     out: list[dict[str, Any]] = []
     for column, level in _UID_COLUMNS:
         if column not in instances.columns:
@@ -44,13 +47,16 @@ def identity_findings(
     for column in ("StudyInstanceUID", "SeriesInstanceUID"):
         missing = instances.filter(pl.col(column).is_null())
         if missing.height:
+            paths = [relative(p, root) for p in missing["path"].sort()]
             out.append(
                 finding(
                     "missing_uid",
                     None,
-                    f"{missing.height} instance(s) have no {column}, so they cannot be "
-                    f"filed in a {column[:-11].lower()}; e.g. {missing['path'][0]}. Add one "
-                    "with a DICOM editor, or drop these files.",
+                    f"{plural(missing.height, 'instance')} "
+                    f"{'has' if missing.height == 1 else 'have'} no {column}, so "
+                    f"{'it is' if missing.height == 1 else 'they are'} filed in no "
+                    f"{column[:-11].lower()} (shown as 'not filed' in the tree): "
+                    f"{few(paths, 5)}. Add one with a DICOM editor, or drop these files.",
                     missing["SOPInstanceUID"].to_list(),
                     float(missing.height),
                 )
@@ -62,8 +68,9 @@ def identity_findings(
                     "sop_uid_conflict",
                     row["SOPInstanceUID"],
                     f"SOPInstanceUID {row['SOPInstanceUID']} is carried by two different "
-                    f"images: {row['path']} (patient {row['PatientID']}, series "
-                    f"{row['SeriesInstanceUID']}) and {row['replaced_by']}, which was kept. "
+                    f"images: {relative(row['path'], root)} (patient {row['PatientID']}, "
+                    f"series {row['SeriesInstanceUID']}) and "
+                    f"{relative(row['replaced_by'], root)}, which was kept. "
                     f"They differ in {few(row['differs'])}. One of them needs a new "
                     "SOPInstanceUID; until then a PACS keeps only one of the two.",
                     [row["SOPInstanceUID"]],
@@ -77,7 +84,8 @@ def identity_findings(
                 finding(
                     "modified_resend",
                     row["SOPInstanceUID"],
-                    f"{row['replaced_by']} replaced an earlier copy {row['path']} of the same "
+                    f"{relative(row['replaced_by'], root)} replaced an earlier copy "
+                    f"{relative(row['path'], root)} of the same "
                     f"instance with different {changed}. Check that the correction was "
                     "intended; col.resends has the earlier values.",
                     [row["SOPInstanceUID"]],

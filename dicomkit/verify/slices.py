@@ -10,6 +10,7 @@ import polars as pl
 
 from dicomkit import geometry
 from dicomkit.schema import FRAME_AXIS_KEYS
+from dicomkit.text import plural
 from dicomkit.verify._common import Tolerances, finding, shown
 
 _VOLUME_MODALITIES = frozenset({"CT", "MR", "PT", "NM"})
@@ -94,7 +95,8 @@ def _check_series(
             yield finding(
                 "missing_geometry",
                 uid,
-                f"{len(lacking)} of {len(rows)} images of series {uid} have no "
+                f"{len(lacking)} of {plural(len(rows), 'image')} of series {uid} "
+                f"{'has' if len(lacking) == 1 else 'have'} no "
                 "ImagePositionPatient/ImageOrientationPatient (e.g. "
                 f"{_label(lacking[0])}); they cannot be placed in space"
                 + ("" if placed else f" — unusual for {modality}"),
@@ -161,7 +163,7 @@ def _orientation_finding(
     return finding(
         "mixed_orientation",
         uid,
-        f"series {uid}: {len(odd)} of {len(main) + len(odd)} images ({named}) "
+        f"series {uid}: {len(odd)} of {plural(len(main) + len(odd), 'image')} ({named}) "
         f"{'is' if len(odd) == 1 else 'are'} {what}, "
         f"at {angle:.1f}° to the other {len(main)}. Split them off before building a "
         "volume (col.split_series(uid)).",
@@ -203,7 +205,7 @@ def _position_findings(
         yield finding(
             "missing_slices",
             uid,
-            f"series {uid}: {a.n_missing} slice(s) missing where the spacing is "
+            f"series {uid}: {plural(a.n_missing, 'slice')} missing where the spacing is "
             f"{spacing:.2f} mm: "
             + "; ".join(parts)
             + ". Ask for the missing files, or "
@@ -218,7 +220,8 @@ def _position_findings(
             "irregular_spacing",
             uid,
             f"series {uid}: spacing is {spacing:.3f} mm (median) but "
-            f"{len(a.irregular)} step(s) differ by more than the tolerance: "
+            f"{plural(len(a.irregular), 'step')} "
+            f"differ{'s' if len(a.irregular) == 1 else ''} by more than the tolerance: "
             + ", ".join(parts)
             + ". The slices are not on a regular grid; resample or treat as separate stacks.",
             [main[a.groups[g.after + 1][0]]["SOPInstanceUID"] for g in a.irregular],
@@ -281,7 +284,8 @@ def _duplicate_finding(
     return finding(
         "duplicate_position",
         uid,
-        f"series {uid}: {len(a.duplicates)} position(s) hold more than one image ({where[:200]}) "
+        f"series {uid}: {plural(len(a.duplicates), 'position')} "
+        f"hold{'s' if len(a.duplicates) == 1 else ''} more than one image ({where[:200]}) "
         "and they are not a clean repeat told apart by echo, time or acquisition; a volume "
         "cannot be built. Check for duplicated slices or split the series.",
         sops,
@@ -363,8 +367,8 @@ def _numbering(
         yield finding(
             "instance_number_gaps",
             uid,
-            f"series {uid}: {skipped} InstanceNumber(s) between {distinct[0]} and "
-            f"{distinct[-1]} are absent (jumps before {', '.join(map(str, holes[:10]))}); "
+            f"series {uid}: {plural(skipped, 'InstanceNumber')} between {distinct[0]} and "
+            f"{distinct[-1]} {'is' if skipped == 1 else 'are'} absent (jumps before {', '.join(map(str, holes[:10]))}); "
             "files may not have been received.",
             [],
             float(skipped),

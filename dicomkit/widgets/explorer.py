@@ -10,6 +10,7 @@ import polars as pl
 
 from dicomkit.hierarchy import slice_order
 from dicomkit.render import clip
+from dicomkit.text import plural
 from dicomkit.verify import series_badges
 from dicomkit.widgets._render import Renderer, SliceRef
 from dicomkit.widgets._util import Deferred, img_tag, with_html_fallback
@@ -160,13 +161,14 @@ class Explorer(W.VBox):  # type: ignore[misc]
     def _header_html(self) -> str:
         col, f = self.col, self.findings
         counts = ", ".join(
-            f"{n} {s}{'s' if n != 1 and s != 'info' else ''}"
+            plural(n, s)
             for s, n in f.group_by("severity", maintain_order=True).len().iter_rows()
         )
         return (
-            f"<b>dicomkit explorer</b> — {col.patients.height} patients, {col.studies.height} "
-            f"studies, {col.series.height} series, {len(col)} instances; "
-            f"{col.resends.height} resends, {col.errors.height} unreadable files; "
+            f"<b>dicomkit explorer</b> — {plural(col.patients.height, 'patient')}, "
+            f"{plural(col.studies.height, 'study')}, {plural(col.series.height, 'series')}, "
+            f"{plural(len(col), 'instance')}; {plural(col.resends.height, 'resend')}, "
+            f"{plural(col.errors.height, 'unreadable file')}; "
             f"verify: {html.escape(counts) or 'nothing wrong'}"
         )
 
@@ -183,13 +185,13 @@ class Explorer(W.VBox):  # type: ignore[misc]
         if patient.height:
             p = patient.row(0, named=True)
             lines.append(f"<b>Patient</b> {esc(clip(p['PatientID']))} {esc(clip(p['PatientName']))} "
-                         f"— {p['n_studies']} studies")  # fmt: skip
+                         f"— {plural(p['n_studies'], 'study')}")  # fmt: skip
         if study.height:
             s = study.row(0, named=True)
             lines.append(f"<b>Study</b> {esc(clip(s['StudyDate']))} {esc(clip(s['StudyDescription']))} "
-                         f"— {s['n_series']} series, {s['n_instances']} instances")  # fmt: skip
+                         f"— {plural(s['n_series'], 'series')}, {plural(s['n_instances'], 'instance')}")  # fmt: skip
         lines.append(f"<b>Series</b> #{esc(clip(r['SeriesNumber']))} {esc(clip(r['Modality']))} "
-                     f"{esc(clip(r['SeriesDescription']))} — {r['n_instances']} instances")  # fmt: skip
+                     f"{esc(clip(r['SeriesDescription']))} — {plural(r['n_instances'], 'instance')}")  # fmt: skip
         if r["varying"]:
             lines.append(
                 f"<span style='color:#b35900'>varies inside: {esc(', '.join(r['varying']))}</span>"
