@@ -17,7 +17,7 @@ import polars as pl
 
 from dicomkit.exceptions import UnknownUIDError
 from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, level_view, resolve_resends
-from dicomkit.io.frames import read_frame_geometry
+from dicomkit.io.multiframe import multiframe_files, read_frame_geometry
 from dicomkit.io.parquet import write_index
 from dicomkit.io.scan import fill_content_hashes
 from dicomkit.ops import Repeats, merge_plan, split_plan, suggest_merges
@@ -191,8 +191,7 @@ class Collection:
         --------
         >>> col.verify().filter(pl.col("severity") == "error")   # doctest: +SKIP
         """
-        multi = self._instances.filter(pl.col("n_frames") > 1)
-        frames = read_frame_geometry(multi.select("path", "SOPInstanceUID").iter_rows())
+        frames = read_frame_geometry(multiframe_files(self._instances))
         return verify_frames(
             self._instances,
             self._resends,

@@ -9,7 +9,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 import dicomkit as dk
-from dicomkit.io.frames import read_frame_geometry
+from dicomkit.io.multiframe import read_frame_geometry
 from tests.conftest import make_dataset, write_dataset
 
 

@@ -46,6 +46,7 @@ CHECKS: dict[str, tuple[str, str, str]] = {
     "instance_number_gaps": ("series", "warning", "InstanceNumbers skip values, which usually means files were not received; reported when the geometry does not already show the missing slices."),
     "instance_number_duplicates": ("series", "warning", "Several instances of a series share an InstanceNumber, so ordering by it is ambiguous."),
     "instance_order_not_spatial": ("series", "warning", "InstanceNumber does not follow the slice position, so tools that sort by InstanceNumber show the slices out of order."),
+    "mosaic": ("series", "info", "Siemens MOSAIC images hold a whole stack of slices as tiles of one image; dicomkit un-tiles them with the slice positions of the CSA header. Without those fields a mosaic cannot be placed in space, and volumes refuse it."),
     "rescale_varies": ("series", "warning", "RescaleSlope or RescaleIntercept differ between slices of one volume: apply them per instance (dicomkit does) or values will be wrong."),
 }  # fmt: skip
 
