@@ -256,7 +256,10 @@ class Collection:
     def volume(self, series_uid: str, *, allow_irregular: bool = False) -> Volume:
         """A series as a ``(z, y, x)`` float array with spacing and affine.
 
-        Slices are stacked along the slice normal. A series that is not one regular
+        A clean repeat (echoes, phases, b-values …) is ``(t, z, y, x)``; multi-frame
+        files and Siemens mosaics give one slice per frame or tile, at their own
+        positions (see :mod:`dicomkit.volume`). Slices are stacked along the slice
+        normal. A series that is not one regular
         volume (localizer inside, repeated or missing positions, irregular spacing,
         mixed formats) raises :class:`~dicomkit.exceptions.NotAVolumeError` quoting
         the verify finding, unless ``allow_irregular=True``.
