@@ -347,14 +347,15 @@ def _hashable(value: Any) -> Any:
 def repeat_candidates(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """The values, per slice, of everything that may be a repeat axis.
 
-    The :data:`REPEAT_KEYS` present in ``rows``, then each dimension of the
+    The :data:`REPEAT_KEYS` that have a value in ``rows``, then each dimension of the
     enhanced objects' DimensionIndexValues, named by its DimensionIndexPointer
     (``dimension_keywords``) unless a key of that name is already there.
     """
     out: dict[str, list[Any]] = {}
     for key in REPEAT_KEYS:
-        if rows and any(key in row for row in rows):
-            out[key] = [_hashable(row.get(key)) for row in rows]
+        values = [_hashable(row.get(key)) for row in rows]
+        if any(v is not None for v in values):
+            out[key] = values
     width = max((len(row.get("DimensionIndexValues") or []) for row in rows), default=0)
     for d in range(width):
         names = {

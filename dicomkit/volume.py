@@ -346,24 +346,33 @@ def _pixel_spacing(
 def _pixels(
     uid: str, planes: list[dict[str, Any]], metadata: dict[str, Any]
 ) -> npt.NDArray[np.float32]:
-    """The planes' values, each file decoded once, modality LUT applied per frame."""
+    """The planes' values, each file decoded (and a mosaic un-tiled) once and kept
+    only until its last plane is stacked; modality LUT applied per frame."""
+    uses: dict[str, int] = {}
+    for p in planes:
+        uses[p["path"]] = uses.get(p["path"], 0) + 1
     files: dict[str, npt.NDArray[Any]] = {}
     images = []
     for p in planes:
         path = p["path"]
         per_frame = bool(p.get("frame_rescale"))
         if path not in files:
-            files[path] = load_pixels(
+            data = load_pixels(
                 path, rescale=not per_frame, transfer_syntax=p.get("TransferSyntaxUID")
             )
+            if p["tile"] is not None:
+                data = untile_mosaic(data[0], int(p["n_tiles"]))
+            files[path] = data
         data = files[path]
-        image = data[min(p["frame"], len(data) - 1)]
-        if p["tile"] is not None:
-            image = untile_mosaic(image, int(p["n_tiles"]))[p["tile"]]
+        index = p["tile"] if p["tile"] is not None else p["frame"]
+        image = data[min(index, len(data) - 1)]
         if per_frame:
             slope, intercept = p["RescaleSlope"], p.get("RescaleIntercept") or 0.0
             image = image.astype(np.float64) * slope + intercept
         images.append(np.asarray(image, dtype=np.float32))
+        uses[path] -= 1
+        if not uses[path]:
+            del files[path]
     shapes = {image.shape for image in images}
     if len(shapes) > 1:
         msg = f"series {uid}: slices have different shapes {sorted(shapes)}; split it first"

@@ -273,13 +273,16 @@ def enhanced_mr(
     trigger_times: Sequence[float] = (0.0, 412.5),
     interleaved: bool = True,
     real_world_only: bool = False,
+    dimension_only: bool = False,
 ) -> Path:
     """Enhanced MR of ``positions × phases`` frames on an oblique plane.
 
     Phases are told apart by TemporalPositionIndex, the third DimensionIndexValues
     and NominalCardiacTriggerDelayTime; frames are stored position by position
     (``interleaved``) so that file order is not array order. ``real_world_only``
-    replaces the modality LUT by a RealWorldValueMappingSequence per frame.
+    replaces the modality LUT by a RealWorldValueMappingSequence per frame;
+    ``dimension_only`` leaves the phase in DimensionIndexValues alone (no
+    TemporalPositionIndex, no trigger time).
     """
     rows, columns = shape
     n = normal(OBLIQUE)
@@ -334,13 +337,14 @@ def enhanced_mr(
             FrameContentSequence=_seq(
                 StackID="1",
                 InStackPositionNumber=p + 1,
-                TemporalPositionIndex=t + 1,
                 DimensionIndexValues=[1, p + 1, t + 1],
             ),
-            CardiacSynchronizationSequence=_seq(
-                NominalCardiacTriggerDelayTime=trigger_times[t]
-            ),
         )
+        if not dimension_only:
+            item.FrameContentSequence[0].TemporalPositionIndex = t + 1
+            item.CardiacSynchronizationSequence = _seq(
+                NominalCardiacTriggerDelayTime=trigger_times[t]
+            )
         if real_world_only:
             item.RealWorldValueMappingSequence = _seq(
                 RealWorldValueIntercept=0.0,

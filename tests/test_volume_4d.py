@@ -105,6 +105,45 @@ def test_a_repeat_that_is_not_clean_is_refused(tmp_path: Path) -> None:
     assert vol.metadata["irregular"] == ["duplicate_position"]
 
 
+@pytest.mark.parametrize(
+    ("key", "values"),
+    [
+        ("TriggerTime", [0.0, 350.0]),
+        ("DiffusionBValue", [0.0, 1000.0]),
+        ("TemporalPositionIdentifier", [1, 2]),
+        ("AcquisitionNumber", [3, 4]),
+    ],
+)
+def test_clean_repeats_of_single_frame_files_are_4d(
+    tmp_path: Path, key: str, values: list[float]
+) -> None:
+    """3 positions × 2 values of ``key``, files written in shuffled order."""
+    cases = [(z, t) for t in range(2) for z in range(3)]
+    for k, (z, t) in enumerate(reversed(cases)):
+        write_dataset(
+            tmp_path / f"{k}.dcm",
+            make_dataset(
+                SOPInstanceUID=f"1.2.3.{z}.{t}",
+                InstanceNumber=k + 1,
+                Modality="MR",
+                ImagePositionPatient=[0.0, 0.0, 2.0 * z],
+                AcquisitionNumber=1 if key != "AcquisitionNumber" else values[t],
+                PixelData=np.full(16, 10 * t + z, "<i2").tobytes(),
+                **{key: values[t]} if key != "AcquisitionNumber" else {},
+            ),
+        )
+    col = dk.scan(tmp_path, progress=False)
+    vol = col.volume(col.series["SeriesInstanceUID"][0])
+    assert vol.shape == (2, 3, 4, 4)
+    assert vol.repeat_key == key
+    assert vol.repeat_values == values
+    assert vol.array[:, :, 0, 0].tolist() == [
+        [-1024, -1023, -1022],
+        [-1014, -1013, -1012],
+    ]
+    assert vol.spacing[0] == pytest.approx(2.0)
+
+
 def agree(vol: dk.Volume) -> None:
     """spacing and affine tell the same story (issue 18 part 3)."""
     assert vol.affine is not None

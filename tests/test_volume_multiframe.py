@@ -121,6 +121,20 @@ def test_enhanced_mr_in_two_phases_is_4d(tmp_path: Path) -> None:
         )
 
 
+def test_a_dimension_index_alone_is_a_repeat_axis(tmp_path: Path) -> None:
+    """No TemporalPositionIndex, no trigger time: the third DimensionIndexValues,
+    named by its DimensionIndexPointer, tells the phases apart."""
+    mf.enhanced_mr(tmp_path / "mr.dcm", positions=5, dimension_only=True)
+    vol = volume_of(tmp_path)
+    assert vol.shape == (2, 5, 24, 20)
+    assert vol.repeat_key == "TemporalPositionIndex"  # the pointer's keyword
+    expected = 100 * np.arange(2)[:, None] + np.arange(5)[None, :]
+    assert np.array_equal(vol.array[:, :, 0, 0], expected)
+    findings = dk.scan(tmp_path, progress=False).verify()  # verify agrees
+    assert findings["severity"].to_list() == ["warning"]
+    assert "told apart by TemporalPositionIndex" in findings["message"][0]
+
+
 def test_enhanced_mr_matches_nibabel(tmp_path: Path) -> None:
     """nibabel's MultiframeWrapper (its frame sort needs phase-major storage; it
     stacks the slices in reverse): the same box, the same data per phase."""
@@ -193,6 +207,23 @@ def test_no_patient_geometry_gives_no_affine(tmp_path: Path) -> None:
     assert vol.shape == (3, 4, 4)
     assert vol.affine is None
     assert "no affine" in vol.metadata["no_geometry"]
+
+
+def test_a_secondary_capture_has_no_affine(tmp_path: Path) -> None:
+    write_dataset(
+        tmp_path / "sc.dcm",
+        make_dataset(
+            SOPClassUID="1.2.840.10008.5.1.4.1.1.7",
+            Modality="OT",
+            ImagePositionPatient=None,
+            ImageOrientationPatient=None,
+            PixelSpacing=None,
+        ),
+    )
+    vol = volume_of(tmp_path)
+    assert vol.shape == (1, 4, 4)
+    assert vol.affine is None
+    assert "no_geometry" in vol.metadata
 
 
 def test_enhanced_ct_without_positions_is_refused(tmp_path: Path) -> None:
