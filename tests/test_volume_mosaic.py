@@ -147,3 +147,5 @@ def test_the_explorer_shows_the_untiled_slices(tmp_path: Path) -> None:
     viewer.preset.value = "auto"
     viewer.slider.value = 0
     assert viewer.image.value != seen
+    explorer = dk.scan(tmp_path, progress=False).explore()  # the explorer's viewer
+    assert explorer.viewer.slider.max == 13
