@@ -310,7 +310,8 @@ def _refuse_problems(uid: str, series: pl.DataFrame, frames: pl.DataFrame) -> No
         msg = f"series {uid}: {where!r} is a Siemens mosaic; {NEEDS_NIBABEL}"
         raise MissingExtraError(msg)
     msg = (
-        f"series {uid}: {where!r}: {row['problem']} ({problems.height} file(s)). "
+        f"series {uid}: {where!r}: {row['problem']} "
+        f"({problems.height} file{'' if problems.height == 1 else 's'}). "
         "A volume needs the position of every slice; use the original export."
     )
     raise NotAVolumeError(msg)

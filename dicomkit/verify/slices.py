@@ -99,7 +99,8 @@ def _mosaic_findings(uid: str, rows: list[dict[str, Any]]) -> Iterator[dict[str,
         yield finding(
             "mosaic",
             uid,
-            f"series {uid}: {len(tiles)} Siemens mosaic image(s) of "
+            f"series {uid}: {len(tiles)} Siemens mosaic "
+            f"image{'' if len(tiles) == 1 else 's'} of "
             f"{' or '.join(map(str, counts))} tiles, read as {sum(tiles.values())} "
             "slices at the positions of their CSA header (col.volume() un-tiles them).",
             sorted(tiles),
@@ -110,8 +111,14 @@ def _mosaic_findings(uid: str, rows: list[dict[str, Any]]) -> Iterator[dict[str,
         yield finding(
             "mosaic",
             uid,
-            f"series {uid}: {len(problems)} image(s) are Siemens mosaics, but {first}; "
-            "col.volume() refuses them. Keep the private (0029) CSA header when "
+            f"series {uid}: "
+            + (
+                "1 image is a Siemens mosaic"
+                if len(problems) == 1
+                else f"{len(problems)} images are Siemens mosaics"
+            )
+            + f", but {first}; "
+            "col.volume() refuses such a series. Keep the private (0029) CSA header when "
             "exporting or anonymising.",
             sorted(problems),
             None,
