@@ -119,6 +119,24 @@ def test_a_csa_header_without_the_mosaic_fields_is_refused(tmp_path: Path) -> No
         col.volume(uid)
 
 
+def test_a_tile_count_that_does_not_fit_the_image_is_refused(tmp_path: Path) -> None:
+    path = mf.mosaic(tmp_path / "epi.dcm")
+    from pydicom import dcmread
+
+    ds = dcmread(path)
+    block = ds.private_block(0x0029, "SIEMENS CSA HEADER")
+    block[0x10].value = mf.csa_header(
+        {
+            "NumberOfImagesInMosaic": ("US", [10**9]),
+            "SliceNormalVector": ("FD", ["0", "0", "1"]),
+        }
+    )
+    ds.save_as(path)
+    col, uid = scan(tmp_path)
+    with pytest.raises(dk.NotAVolumeError, match="does not divide"):
+        col.volume(uid)
+
+
 def test_without_nibabel_the_error_names_the_extra(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

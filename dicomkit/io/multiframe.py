@@ -449,7 +449,20 @@ def _mosaic(ds: Dataset, sop: str) -> list[dict[str, Any]]:
         ]
     n_tiles = csa["n"]
     size = math.ceil(math.sqrt(n_tiles))
-    rows, columns = int(ds.Rows), int(ds.Columns)
+    rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    if n_tiles < 1 or not rows or rows % size or columns % size:
+        return [
+            _row(
+                sop,
+                1,
+                ImagePositionPatient=ipp,
+                ImageOrientationPatient=iop,
+                geometry="mosaic",
+                problem=f"a Siemens mosaic cannot be un-tiled: NumberOfImagesInMosaic "
+                f"{n_tiles} needs a {size}×{size} grid of tiles, which a "
+                f"{rows}×{columns} image does not divide into",
+            )
+        ]
     r, c = np.asarray(iop[:3]), np.asarray(iop[3:])
     # Siemens writes the corner of the whole mosaic as if it were one image
     # centred on the first tile (nibabel's MosaicWrapper.image_position)
