@@ -147,14 +147,6 @@ class Volume:
 
 # -- planes ---------------------------------------------------------------------------
 
-_FRAME_VALUES = (
-    "ImagePositionPatient",
-    "ImageOrientationPatient",
-    "PixelSpacing",
-    "SliceThickness",
-    "DiffusionBValue",
-)
-
 
 def _planes(series: pl.DataFrame, frames: pl.DataFrame) -> list[dict[str, Any]]:
     """One dict per 2-D image: the instance row, with the values of its frame or
@@ -172,10 +164,11 @@ def _planes(series: pl.DataFrame, frames: pl.DataFrame) -> list[dict[str, Any]]:
             out += [{**base, "frame": k} for k in range(row.get("n_frames") or 1)]
             continue
         for plane in planes.iter_rows(named=True):
+            # the frame's values where it has them; its position and orientation
+            # even when absent (the file's own are not the frame's)
             merged = {**base, **{k: v for k, v in plane.items() if v is not None}}
-            for key in _FRAME_VALUES:  # the frame's geometry, even when absent
-                if key in ("ImagePositionPatient", "ImageOrientationPatient"):
-                    merged[key] = plane[key]
+            merged["ImagePositionPatient"] = plane["ImagePositionPatient"]
+            merged["ImageOrientationPatient"] = plane["ImageOrientationPatient"]
             merged["frame"] = plane["frame"] - 1
             merged["frame_rescale"] = plane["RescaleSlope"] is not None
             out.append(merged)
