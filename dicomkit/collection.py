@@ -24,7 +24,7 @@ from dicomkit.hierarchy import (
     resolve_resends,
     varying_attributes,
 )
-from dicomkit.io.frames import read_frame_geometry
+from dicomkit.io.multiframe import multiframe_files, read_frame_geometry
 from dicomkit.io.parquet import write_index
 from dicomkit.io.scan import fill_content_hashes
 from dicomkit.ops import Repeats, merge_plan, split_plan, suggest_merges
@@ -206,8 +206,7 @@ class Collection:
         >>> col.verify().filter(pl.col("severity") == "error")   # doctest: +SKIP
         >>> col.verify().select("severity", "check", "SeriesNumber", "message")  # doctest: +SKIP
         """
-        multi = self._instances.filter(pl.col("n_frames") > 1)
-        frames = read_frame_geometry(multi.select("path", "SOPInstanceUID").iter_rows())
+        frames = read_frame_geometry(multiframe_files(self._instances))
         return verify_frames(
             self._instances,
             self._resends,
@@ -273,7 +272,10 @@ class Collection:
     def volume(self, series_uid: str, *, allow_irregular: bool = False) -> Volume:
         """A series as a ``(z, y, x)`` float array with spacing and affine.
 
-        Slices are stacked along the slice normal. A series that is not one regular
+        A clean repeat (echoes, phases, b-values …) is ``(t, z, y, x)``; multi-frame
+        files and Siemens mosaics give one slice per frame or tile, at their own
+        positions (see :mod:`dicomkit.volume`). Slices are stacked along the slice
+        normal. A series that is not one regular
         volume (localizer inside, repeated or missing positions, irregular spacing,
         mixed formats) raises :class:`~dicomkit.exceptions.NotAVolumeError` quoting
         the verify finding, unless ``allow_irregular=True``.

@@ -10,6 +10,7 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
     ├── MergeError(ValueError)              series that must not be merged unasked
     ├── NotAVolumeError(ValueError)         col.volume() on a series that is not a regular volume
     ├── MissingDecoderError(RuntimeError)   compressed pixels and no decoder installed
+    ├── MissingExtraError(ImportError)      a feature's optional extra is not installed
     ├── VerificationError(ValueError)       verify(strict=True) found errors
     └── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
 
@@ -32,6 +33,7 @@ __all__ = [
     "IndexFormatError",
     "MergeError",
     "MissingDecoderError",
+    "MissingExtraError",
     "NotAVolumeError",
     "NotDicomError",
     "UnknownUIDError",
@@ -105,3 +107,8 @@ class NotAVolumeError(DicomkitError, ValueError):
 
 class MissingDecoderError(DicomkitError, RuntimeError):
     """Pixel data in a compressed transfer syntax that no installed plugin decodes."""
+
+
+class MissingExtraError(DicomkitError, ImportError):
+    """A feature needs an optional extra that is not installed; the message names
+    it (e.g. ``pip install "dicomkit[nifti]"``)."""

@@ -12,7 +12,13 @@ The rules follow ``split-verify-rules.md``:
   ``max(spacing_abs_tol, spacing_rel_tol × spacing)`` is irregular;
 * positions closer than ``duplicate_tol`` are the same position; when every
   position repeats the same number of times the series is a clean 4-D repeat;
-* the tilt is the angle between the slice-stacking direction and the normal.
+* the tilt is the angle between the slice-stacking direction and the normal;
+* one ordering for every consumer (verify, the volume, the viewer):
+  :func:`slice_order` sorts along the normal, and breaks ties — and orders the
+  slices that have no position, which come last — by InstanceNumber, then the
+  frame (or mosaic tile) within the file, then the path;
+* repeated positions are told apart by the first of :data:`REPEAT_KEYS` that takes
+  the same set of distinct values at every position (:func:`repeat_axis`).
 
 Nothing here interpolates or guesses: functions report what they measure.
 """
@@ -20,20 +26,28 @@ Nothing here interpolates or guesses: functions report what they measure.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from dicomkit.schema import FRAME_AXIS_KEYS
+
 __all__ = [
+    "REPEAT_KEYS",
     "Gap",
     "SliceAnalysis",
+    "along_normal",
     "analyse_positions",
     "cluster_orientations",
     "normal",
     "orientation_angle",
     "orientation_problem",
+    "repeat_axis",
+    "repeat_candidates",
+    "slice_order",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -54,6 +68,66 @@ def normal(orientation: Sequence[float] | npt.NDArray[np.float64]) -> FloatArray
     n = np.cross(iop[:3], iop[3:6])
     length = float(np.linalg.norm(n))
     return n / length if length > 0 else n
+
+
+def along_normal(
+    positions: Sequence[Sequence[float] | None], orientation: Sequence[float]
+) -> FloatArray:
+    """Each position projected on the normal of ``orientation`` (mm); NaN for a
+    missing or malformed position."""
+    n = normal(orientation)
+    out = np.full(len(positions), np.nan)
+    for i, position in enumerate(positions):
+        if position is not None and len(position) == 3:
+            out[i] = float(np.asarray(position, dtype=float) @ n)
+    return out
+
+
+def slice_order(
+    positions: Sequence[Sequence[float] | None],
+    orientation: Sequence[float] | None,
+    *,
+    instance_numbers: Sequence[int | None] | None = None,
+    frames: Sequence[int | None] | None = None,
+    paths: Sequence[str | None] | None = None,
+) -> list[int]:
+    """The one geometric order of slices: indices into the inputs.
+
+    Ascending along the normal of ``orientation``; ties, and the slices without a
+    position (which come last), by InstanceNumber (missing last), then ``frames``
+    (the frame or mosaic tile within a file), then ``paths``, then input order.
+    Used by verify, :func:`dicomkit.volume.build_volume` and the viewer, so all
+    three show the same slice at the same index.
+
+    Examples
+    --------
+    >>> slice_order([[0, 0, 5], None, [0, 0, 1], [0, 0, 1]], [1, 0, 0, 0, 1, 0],
+    ...             instance_numbers=[1, 2, 4, 3])
+    [3, 2, 0, 1]
+    """
+    count = len(positions)
+    along = (
+        along_normal(positions, orientation)
+        if orientation is not None and len(orientation) == 6
+        else np.full(count, np.nan)
+    )
+    numbers = instance_numbers or [None] * count
+    within = frames or [None] * count
+    names = paths or [None] * count
+
+    def key(i: int) -> tuple[Any, ...]:
+        placed = bool(np.isfinite(along[i]))
+        return (
+            not placed,
+            float(along[i]) if placed else 0.0,
+            numbers[i] is None,
+            numbers[i] or 0,
+            within[i] or 0,
+            names[i] or "",
+            i,
+        )
+
+    return sorted(range(count), key=key)
 
 
 def orientation_problem(
@@ -190,7 +264,7 @@ def analyse_positions(
     points = np.asarray(positions, dtype=float).reshape(-1, 3)
     n = normal(orientation)
     along = points @ n
-    order = sorted(range(len(along)), key=lambda i: (along[i], i))
+    order = slice_order(points.tolist(), orientation)
     groups: list[list[int]] = []
     centres: list[float] = []
     for index in order:
@@ -244,3 +318,96 @@ def _shear(
     deviation = in_plane - np.outer(heights, slope)
     drift = float(np.max(np.linalg.norm(deviation, axis=1)))
     return tilt, drift
+
+
+#: What may tell apart images at one position, in the order tried: the classic
+#: attributes (:data:`dicomkit.schema.FRAME_AXIS_KEYS`), each followed by its
+#: per-frame counterpart in enhanced objects' functional groups.
+REPEAT_KEYS: tuple[str, ...] = tuple(
+    name
+    for key in FRAME_AXIS_KEYS
+    for name in {
+        "EchoTime": ("EchoTime", "EffectiveEchoTime"),
+        "TemporalPositionIdentifier": (
+            "TemporalPositionIdentifier",
+            "TemporalPositionIndex",
+        ),
+        "TriggerTime": ("TriggerTime", "NominalCardiacTriggerDelayTime"),
+    }.get(key, (key,))
+)
+
+
+def _hashable(value: Any) -> Any:
+    """Lists (multi-valued attributes) as tuples; a single value as itself."""
+    if isinstance(value, list | tuple):
+        return value[0] if len(value) == 1 else tuple(value)
+    return value
+
+
+def repeat_candidates(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """The values, per slice, of everything that may be a repeat axis.
+
+    The :data:`REPEAT_KEYS` that have a value in ``rows``, then each dimension of the
+    enhanced objects' DimensionIndexValues, named by its DimensionIndexPointer
+    (``dimension_keywords``) unless a key of that name is already there.
+    """
+    out: dict[str, list[Any]] = {}
+    for key in REPEAT_KEYS:
+        values = [_hashable(row.get(key)) for row in rows]
+        if any(v is not None for v in values):
+            out[key] = values
+    width = max((len(row.get("DimensionIndexValues") or []) for row in rows), default=0)
+    for d in range(width):
+        names = {
+            (row.get("dimension_keywords") or [None] * width)[d]
+            if d < len(row.get("dimension_keywords") or [])
+            else None
+            for row in rows
+        }
+        name = names.pop() if len(names) == 1 else None
+        key = name or f"DimensionIndexValues[{d}]"
+        if key in out:
+            continue
+        out[key] = [
+            values[d] if values is not None and d < len(values) else None
+            for values in (row.get("DimensionIndexValues") for row in rows)
+        ]
+    return out
+
+
+def repeat_axis(
+    groups: Sequence[Sequence[int]], candidates: Mapping[str, Sequence[Any]]
+) -> tuple[str, list[Any]] | None:
+    """The first candidate that tells apart the slices at every position.
+
+    ``groups`` are the slice indices at each position (``SliceAnalysis.groups``);
+    a candidate qualifies when, at every position, its values are present, all
+    different, and the same set as at every other position. Returns the key and
+    its values in ascending order (the ``t`` axis of a 4-D volume), or None.
+
+    Examples
+    --------
+    >>> repeat_axis([[0, 1], [2, 3]], {"EchoTime": [12, 12, 12, 12],
+    ...                                "EchoNumbers": [1, 2, 2, 1]})
+    ('EchoNumbers', [1, 2])
+    """
+    for key, values in candidates.items():
+        first: set[Any] | None = None
+        for group in groups:
+            here = [values[i] for i in group]
+            if None in here or len(set(here)) != len(here):
+                break
+            if first is None:
+                first = set(here)
+            elif set(here) != first:
+                break
+        else:
+            if first is not None and len(first) > 1:
+                return key, sorted(first, key=_sort_key)
+    return None
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if isinstance(value, int | float):
+        return (0, float(value))
+    return (1, str(value))

@@ -1,15 +1,29 @@
-"""A series as a 3-D array with its spacing and affine: ``col.volume(uid)``.
+"""A series as a 3-D or 4-D array with its spacing and affine: ``col.volume(uid)``.
 
-Slices are stacked in geometric order (along the normal of ImageOrientationPatient),
-never by InstanceNumber or file name. A series that is not a regular volume
-(a localizer inside, repeated positions, missing slices, irregular spacing,
-mixed pixel formats, no geometry) is refused with the verify finding that says
-why, unless ``allow_irregular=True``. A gantry tilt is not refused: the affine
-carries the shear.
+Every 2-D image of the series is a *plane*: a single-frame file, one frame of a
+multi-frame file, or one tile of a Siemens mosaic. Where each plane lies comes
+from ImagePositionPatient for classic files and, for the others, from what
+:mod:`dicomkit.io.multiframe` reads: the functional groups of enhanced objects
+(PlanePosition, PlaneOrientation, PixelMeasures, FrameContent), RT Dose's
+GridFrameOffsetVector, a classic multi-frame's SpacingBetweenSlices, a mosaic's
+CSA header.
+
+Planes are stacked in the one geometric order of
+:func:`dicomkit.geometry.slice_order` (along the normal; ties by InstanceNumber,
+frame, path), never by file name. A clean repeat — every position held the same
+number of times, told apart by echo, phase, trigger time, temporal position,
+b-value, acquisition or a dimension index (:func:`dicomkit.geometry.repeat_axis`)
+— becomes a 4-D ``(t, z, y, x)`` volume. A series that is not a regular volume
+(a localizer inside, other repeated positions, missing slices, irregular spacing,
+mixed pixel formats, no geometry for a CT/MR) is refused with the verify finding
+that says why, unless ``allow_irregular=True``. A gantry tilt is not refused: the
+affine carries the shear. Images without patient geometry (plain CR, US, secondary
+capture) give ``affine=None``: no geometry is invented.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,14 +32,20 @@ import numpy.typing as npt
 import polars as pl
 
 from dicomkit import geometry
-from dicomkit.exceptions import NotAVolumeError
-from dicomkit.io.frames import read_frame_geometry
+from dicomkit.exceptions import MissingExtraError, NotAVolumeError
+from dicomkit.io.multiframe import (
+    NEEDS_NIBABEL,
+    multiframe_files,
+    read_frame_geometry,
+    untile_mosaic,
+)
 from dicomkit.io.pixels import load_pixels
 from dicomkit.verify import verify
 
-__all__ = ["BLOCKING_CHECKS", "Volume", "build_volume"]
+__all__ = ["BLOCKING_CHECKS", "Volume", "build_volume", "viewing_order"]
 
-#: Findings that make a series something other than one regular volume.
+#: Findings that make a series something other than one regular volume. A
+#: ``duplicate_position`` that is a clean repeat is not blocking: it is 4-D.
 BLOCKING_CHECKS = frozenset(
     {
         "mixed_orientation",
@@ -39,6 +59,9 @@ BLOCKING_CHECKS = frozenset(
     }
 )
 
+#: Pixel spacings closer than this (mm) are the same.
+_SPACING_TOL = 1e-4
+
 
 @dataclass(frozen=True)
 class Volume:
@@ -47,33 +70,62 @@ class Volume:
     Attributes
     ----------
     array
-        ``float32`` values with the modality LUT applied (e.g. HU), ``(z, y, x)``;
-        ``(t, z, y, x)`` for a clean repeat (echoes, phases, b-values …), whose
-        values along ``t`` are ``repeat_values``.
+        ``float32`` values with the modality LUT applied (e.g. HU; for enhanced
+        objects the PixelValueTransformationSequence of each frame; for RT Dose
+        the DoseGridScaling, in Gy), ``(z, y, x)``; ``(t, z, y, x)`` for a clean
+        repeat (echoes, phases, b-values …), whose values along ``t`` are
+        ``repeat_values``.
     spacing
-        ``(dz, dy, dx)`` in mm: the median slice spacing and PixelSpacing.
+        ``(dz, dy, dx)`` in mm: PixelSpacing (row spacing ``dy``, column spacing
+        ``dx``) and ``dz``, the median step between neighbouring positions
+        measured along the slice normal. Always the affine's own: ``dx`` and
+        ``dy`` are the lengths of its first two columns and ``dz`` is its third
+        column's component along the normal (with a gantry tilt the third column
+        is longer: it also carries the shear).
     affine
         4×4 matrix mapping voxel ``(x, y, z, 1)`` (column, row, slice) to patient
-        coordinates in mm (DICOM LPS). With a gantry tilt its slice axis is
-        sheared, exactly as the positions say. ``None`` when the images carry no
-        patient geometry (plain CR, US, secondary capture): none is invented.
+        coordinates in mm (DICOM LPS): columns ``r·dx``, ``c·dy``,
+        ``dz·(n + s)`` and the first slice's position, with ``r, c`` the
+        ImageOrientationPatient, ``n = r × c`` and ``s`` the in-plane shift per mm
+        along ``n`` from the first to the last position (zero unless the gantry
+        is tilted). For a regular series voxel ``(0, 0, k)`` is exactly slice
+        ``k``'s ImagePositionPatient. With ``allow_irregular=True`` the affine is
+        this same regular grid anchored at the first slice: slices after a gap or
+        an irregular step are *not* where the affine puts them — their true
+        positions are in ``positions``, and ``metadata["irregular"]`` names the
+        findings passed over. ``None`` when the images carry no patient geometry
+        (plain CR, US, secondary capture): none is invented.
     sop_instance_uids
-        The instance of each slice in array order (``t``-major for 4-D; repeated
-        for the frames of a multi-frame file).
+        The instance of each 2-D image in array order (``t``-major for 4-D;
+        repeated for the frames of a multi-frame file or the tiles of a mosaic).
     positions
-        Each slice's ImagePositionPatient (along ``z``).
+        The ImagePositionPatient of each 2-D image, in the same order as
+        ``sop_instance_uids`` (per frame or tile where the file has several;
+        None where there is none).
     series_instance_uid
         The series the volume was built from.
     repeat_key
-        What varies along ``t`` (e.g. ``"EchoNumbers"``) for a 4-D volume, else None.
+        What varies along ``t`` (e.g. ``"EchoNumbers"``, ``"TemporalPositionIndex"``)
+        for a 4-D volume, else None.
     repeat_values
         The value of ``repeat_key`` for each index along ``t`` (empty for 3-D).
     frame_numbers
-        The 1-based frame of each slice within its file, in array order (all 1 for
-        single-frame files).
+        The 1-based frame of each 2-D image within its file, in array order (all
+        1 for single-frame files and mosaics; a mosaic's tiles are in
+        ``metadata["mosaic_tiles"]``).
     metadata
-        Anything else a reader of the volume must know (e.g. a real-world value
-        mapping that was not applied, or how an irregular series was stacked).
+        Anything else a reader of the volume must know: ``geometry`` (where the
+        positions came from), ``units`` (the RescaleType or DoseUnits, when one),
+        ``real_world_value_mapping`` (a mapping present but not applied),
+        ``irregular`` (the blocking findings passed over with
+        ``allow_irregular=True``), ``no_geometry`` (why ``affine`` is None),
+        ``mosaic_tiles``.
+
+    Examples
+    --------
+    >>> vol = col.volume(uid)                       # doctest: +SKIP
+    >>> vol.shape, vol.repeat_key, vol.repeat_values  # doctest: +SKIP
+    ((2, 20, 64, 64), 'EchoNumbers', [1, 2])
     """
 
     array: npt.NDArray[np.float32]
@@ -93,21 +145,110 @@ class Volume:
         return tuple(self.array.shape)
 
 
+# -- planes ---------------------------------------------------------------------------
+
+
+def _planes(series: pl.DataFrame, frames: pl.DataFrame) -> list[dict[str, Any]]:
+    """One dict per 2-D image: the instance row, with the values of its frame or
+    tile (``frame`` 0-based, ``tile``) where the file has several."""
+    per_file = (
+        {sop: group.sort("frame", "tile") for (sop,), group in frames.group_by("SOPInstanceUID")}
+        if frames.height
+        else {}
+    )  # fmt: skip
+    out: list[dict[str, Any]] = []
+    for row in series.iter_rows(named=True):
+        base = {**row, "tile": None, "n_tiles": None, "problem": None}
+        planes = per_file.get(row["SOPInstanceUID"])
+        if planes is None:
+            out += [{**base, "frame": k} for k in range(row.get("n_frames") or 1)]
+            continue
+        for plane in planes.iter_rows(named=True):
+            # the frame's values where it has them; its position and orientation
+            # even when absent (the file's own are not the frame's)
+            merged = {**base, **{k: v for k, v in plane.items() if v is not None}}
+            merged["ImagePositionPatient"] = plane["ImagePositionPatient"]
+            merged["ImageOrientationPatient"] = plane["ImageOrientationPatient"]
+            merged["frame"] = plane["frame"] - 1
+            merged["frame_rescale"] = plane["RescaleSlope"] is not None
+            out.append(merged)
+    return out
+
+
+def _ordered(planes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    orientation = next(
+        (p["ImageOrientationPatient"] for p in planes if _placed(p)), None
+    )
+    order = geometry.slice_order(
+        [p["ImagePositionPatient"] for p in planes],
+        orientation,
+        instance_numbers=[p.get("InstanceNumber") for p in planes],
+        frames=[p["tile"] if p["tile"] is not None else p["frame"] for p in planes],
+        paths=[p.get("path") for p in planes],
+    )
+    return [planes[i] for i in order]
+
+
+def _placed(p: dict[str, Any]) -> bool:
+    position, orientation = (
+        p.get("ImagePositionPatient"),
+        p.get("ImageOrientationPatient"),
+    )
+    return (
+        position is not None
+        and len(position) == 3
+        and orientation is not None
+        and len(orientation) == 6
+    )
+
+
+def viewing_order(series: pl.DataFrame) -> list[dict[str, Any]]:
+    """The 2-D images of one series in the order the volume stacks them.
+
+    One dict per image: the instance row, ``frame`` (0-based), ``tile`` (the
+    mosaic tile, else None), ``n_tiles`` and the image's own
+    ImagePositionPatient. The viewer scrolls through these, so a mosaic shows as
+    its slices and an enhanced object as its frames, in geometric order.
+    """
+    frames = read_frame_geometry(multiframe_files(series))
+    return _ordered(_planes(series, frames))
+
+
+# -- the volume -----------------------------------------------------------------------
+
+
 def build_volume(series: pl.DataFrame, *, allow_irregular: bool = False) -> Volume:
     """Stack the instances of one series (the rows of ``series``) into a Volume.
 
     Raises
     ------
     NotAVolumeError
-        When a blocking finding exists and ``allow_irregular`` is False; the
-        message quotes the finding.
+        When a blocking finding exists and ``allow_irregular`` is False (the
+        message quotes it); when a mosaic cannot be un-tiled, or the images have
+        different shapes or pixel spacings.
+    MissingExtraError
+        A Siemens mosaic and nibabel is not installed (``dicomkit[nifti]``).
     """
     uid = series["SeriesInstanceUID"][0]
-    multi = series.filter(pl.col("n_frames") > 1)
-    frames = read_frame_geometry(multi.select("path", "SOPInstanceUID").iter_rows())
+    frames = read_frame_geometry(multiframe_files(series))
+    _refuse_problems(uid, series, frames)
+    planes = _ordered(_planes(series, frames))
+    placed = [p for p in planes if _placed(p)]
+    axis = None
+    if placed and len(placed) == len(planes):
+        analysis = geometry.analyse_positions(
+            [p["ImagePositionPatient"] for p in placed],
+            placed[0]["ImageOrientationPatient"],
+        )
+        if analysis.repeats:
+            axis = geometry.repeat_axis(
+                analysis.groups, geometry.repeat_candidates(placed)
+            )
     blocking = verify(series, frames=frames).filter(
         pl.col("check").is_in(list(BLOCKING_CHECKS))
     )
+    if axis is not None:
+        blocking = blocking.filter(pl.col("check") != "duplicate_position")
     if blocking.height and not allow_irregular:
         first = blocking.row(0, named=True)
         msg = (
@@ -116,104 +257,169 @@ def build_volume(series: pl.DataFrame, *, allow_irregular: bool = False) -> Volu
             "allow_irregular=True to stack it anyway in position order."
         )
         raise NotAVolumeError(msg)
-    slices = _slices(series, frames)
-    placed = [
-        s for s in slices if s["position"] is not None and s["orientation"] is not None
+    if axis is not None:
+        key, values = axis
+        candidates = geometry.repeat_candidates(planes)[key]
+        stacks = [
+            [p for p, v in zip(planes, candidates, strict=True) if v == value]
+            for value in values
+        ]
+    else:
+        stacks = [planes]
+    metadata: dict[str, Any] = {"geometry": _geometry_source(planes)}
+    if blocking.height:
+        metadata["irregular"] = sorted(set(blocking["check"]))
+    dy, dx = _pixel_spacing(uid, planes, allow_irregular=allow_irregular)
+    images = _pixels(uid, [p for stack in stacks for p in stack], metadata)
+    array = images.reshape(len(stacks), len(stacks[0]), *images.shape[1:])
+    if axis is None:
+        array = array[0]
+    ordered = [p for stack in stacks for p in stack]
+    if any(p["tile"] is not None for p in ordered):
+        metadata["mosaic_tiles"] = [p["tile"] for p in ordered]
+    affine, dz = _affine(stacks[0], dy, dx, metadata)
+    return Volume(
+        array=array,
+        spacing=(dz, dy, dx),
+        affine=affine,
+        sop_instance_uids=[p["SOPInstanceUID"] for p in ordered],
+        positions=[p["ImagePositionPatient"] for p in ordered],
+        series_instance_uid=uid,
+        repeat_key=axis[0] if axis else None,
+        repeat_values=list(axis[1]) if axis else [],
+        frame_numbers=[p["frame"] + 1 for p in ordered],
+        metadata=metadata,
+    )
+
+
+def _refuse_problems(uid: str, series: pl.DataFrame, frames: pl.DataFrame) -> None:
+    problems = frames.filter(pl.col("problem").is_not_null())
+    if problems.is_empty():
+        return
+    row = problems.row(0, named=True)
+    path = series.filter(pl.col("SOPInstanceUID") == row["SOPInstanceUID"])["path"]
+    where = path[0] if path.len() else row["SOPInstanceUID"]
+    if NEEDS_NIBABEL in row["problem"]:
+        msg = f"series {uid}: {where!r} is a Siemens mosaic; {NEEDS_NIBABEL}"
+        raise MissingExtraError(msg)
+    msg = (
+        f"series {uid}: {where!r}: {row['problem']} "
+        f"({problems.height} file{'' if problems.height == 1 else 's'}). "
+        "A volume needs the position of every slice; use the original export."
+    )
+    raise NotAVolumeError(msg)
+
+
+def _geometry_source(planes: list[dict[str, Any]]) -> str:
+    sources = sorted({str(p.get("geometry") or "ImagePositionPatient") for p in planes})
+    return ", ".join(sources)
+
+
+def _pixel_spacing(
+    uid: str, planes: list[dict[str, Any]], *, allow_irregular: bool
+) -> tuple[float, float]:
+    found = [
+        tuple(p["PixelSpacing"][:2])
+        for p in planes
+        if p.get("PixelSpacing") is not None and len(p["PixelSpacing"]) >= 2
     ]
-    if (
-        len(placed) < len(slices) and not allow_irregular
-    ):  # pragma: no cover - verify catches it
-        msg = f"series {uid}: some images have no position"
-        raise NotAVolumeError(msg)
-    if placed:
-        n = geometry.normal(placed[0]["orientation"])
-        slices = sorted(
-            slices,
-            key=lambda s: (
-                float(np.dot(s["position"], n)) if s["position"] is not None else np.inf
-            ),
+    if not found:
+        return 1.0, 1.0
+    first = np.asarray(found[0], dtype=float)
+    worst = max(float(np.max(np.abs(np.asarray(s) - first))) for s in found)
+    if worst > _SPACING_TOL and not allow_irregular:
+        msg = (
+            f"series {uid}: the images have different PixelSpacing (up to {worst:.4g} mm "
+            f"apart, e.g. {found[0]} and another); split it by spacing first, or pass "
+            "allow_irregular=True to use the first one."
         )
-    images = [_frame(s) for s in slices]
+        raise NotAVolumeError(msg)
+    return float(first[0]), float(first[1])
+
+
+def _pixels(
+    uid: str, planes: list[dict[str, Any]], metadata: dict[str, Any]
+) -> npt.NDArray[np.float32]:
+    """The planes' values, each file decoded (and a mosaic un-tiled) once and kept
+    only until its last plane is stacked; modality LUT applied per frame."""
+    uses: dict[str, int] = {}
+    for p in planes:
+        uses[p["path"]] = uses.get(p["path"], 0) + 1
+    files: dict[str, npt.NDArray[Any]] = {}
+    images = []
+    for p in planes:
+        path = p["path"]
+        per_frame = bool(p.get("frame_rescale"))
+        if path not in files:
+            data = load_pixels(
+                path, rescale=not per_frame, transfer_syntax=p.get("TransferSyntaxUID")
+            )
+            if p["tile"] is not None:
+                data = untile_mosaic(data[0], int(p["n_tiles"]))
+            files[path] = data
+        data = files[path]
+        index = p["tile"] if p["tile"] is not None else p["frame"]
+        image = data[min(index, len(data) - 1)]
+        if per_frame:
+            slope, intercept = p["RescaleSlope"], p.get("RescaleIntercept") or 0.0
+            image = image.astype(np.float64) * slope + intercept
+        images.append(np.asarray(image, dtype=np.float32))
+        uses[path] -= 1
+        if not uses[path]:
+            del files[path]
     shapes = {image.shape for image in images}
     if len(shapes) > 1:
         msg = f"series {uid}: slices have different shapes {sorted(shapes)}; split it first"
         raise NotAVolumeError(msg)
-    array = np.stack(images).astype(np.float32, copy=False)
-    return Volume(
-        array=array,
-        spacing=_spacing(series, placed),
-        affine=_affine(series, slices),
-        sop_instance_uids=[s["sop"] for s in slices],
-        positions=[s["position"] for s in slices],
-        series_instance_uid=uid,
-    )
-
-
-def _slices(series: pl.DataFrame, frames: pl.DataFrame) -> list[dict[str, Any]]:
-    per_frame = (
-        {sop: group for (sop,), group in frames.group_by("SOPInstanceUID")}
-        if frames.height
-        else {}
-    )
-    out: list[dict[str, Any]] = []
-    for row in series.iter_rows(named=True):
-        common = {
-            "sop": row["SOPInstanceUID"],
-            "path": row["path"],
-            "syntax": row.get("TransferSyntaxUID"),
-        }
-        if row["SOPInstanceUID"] in per_frame:
-            for f in (
-                per_frame[row["SOPInstanceUID"]].sort("frame").iter_rows(named=True)
-            ):
-                out.append({**common, "frame": f["frame"] - 1, "position": f["ImagePositionPatient"],
-                            "orientation": f["ImageOrientationPatient"]})  # fmt: skip
-        else:
-            for frame in range(row["n_frames"] or 1):
-                out.append({**common, "frame": frame, "position": row["ImagePositionPatient"],
-                            "orientation": row["ImageOrientationPatient"]})  # fmt: skip
-    return out
-
-
-def _frame(s: dict[str, Any]) -> npt.NDArray[Any]:
-    pixels = load_pixels(s["path"], transfer_syntax=s["syntax"])
-    image: npt.NDArray[Any] = pixels[s["frame"]]
-    return image
-
-
-def _spacing(
-    series: pl.DataFrame, placed: list[dict[str, Any]]
-) -> tuple[float, float, float]:
-    pixel = series["PixelSpacing"].drop_nulls()
-    dy, dx = (pixel[0].to_list() if pixel.len() else [1.0, 1.0])[:2]
-    dz = 1.0
-    if len(placed) > 1:
-        analysis = geometry.analyse_positions(
-            [s["position"] for s in placed], placed[0]["orientation"]
+    units = {p.get("RescaleType") for p in planes} - {None}
+    if len(units) == 1:
+        metadata["units"] = units.pop()
+    mapping = [p for p in planes if p.get("real_world_mapping")]
+    if mapping:
+        applied = all(p.get("frame_rescale") for p in mapping)
+        metadata["real_world_value_mapping"] = (
+            f"{len(mapping)} of {len(planes)} images carry a "
+            f"{mapping[0]['real_world_mapping']}; not applied: the array holds "
+            + (
+                "the modality values of the PixelValueTransformationSequence"
+                if applied
+                else "the stored values (no modality LUT in the file)"
+            )
         )
-        dz = analysis.spacing or 1.0
-    return float(dz), float(dy), float(dx)
+    return np.stack(images)
 
 
 def _affine(
-    series: pl.DataFrame, slices: list[dict[str, Any]]
-) -> npt.NDArray[np.float64]:
-    affine = np.eye(4)
-    placed = [
-        s for s in slices if s["position"] is not None and s["orientation"] is not None
-    ]
+    stack: Sequence[dict[str, Any]], dy: float, dx: float, metadata: dict[str, Any]
+) -> tuple[npt.NDArray[np.float64] | None, float]:
+    """The affine of one stack (``t = 0`` for 4-D), and its ``dz``."""
+    placed = [p for p in stack if _placed(p)]
     if not placed:
-        return affine
-    pixel = series["PixelSpacing"].drop_nulls()
-    dy, dx = (pixel[0].to_list() if pixel.len() else [1.0, 1.0])[:2]
-    iop = np.asarray(placed[0]["orientation"], dtype=float)
-    first = np.asarray(placed[0]["position"], dtype=float)
+        metadata["no_geometry"] = (
+            "the images have no ImagePositionPatient/ImageOrientationPatient (or "
+            "per-frame equivalent): they are not placed in the patient, so there is "
+            "no affine"
+        )
+        return None, 1.0
+    iop = np.asarray(placed[0]["ImageOrientationPatient"], dtype=float)
+    n = geometry.normal(iop)
+    points = np.asarray([p["ImagePositionPatient"] for p in placed], dtype=float)
+    affine = np.eye(4)
     affine[:3, 0] = iop[:3] * dx  # along a row: the column index x grows
     affine[:3, 1] = iop[3:] * dy  # down a column: the row index y grows
-    if len(placed) > 1:
-        last = np.asarray(placed[-1]["position"], dtype=float)
-        affine[:3, 2] = (last - first) / (len(placed) - 1)
-    else:
-        affine[:3, 2] = geometry.normal(iop)
-    affine[:3, 3] = first
-    return affine
+    affine[:3, 3] = points[0]
+    analysis = geometry.analyse_positions(points.tolist(), iop.tolist())
+    if analysis.spacing:
+        dz = analysis.spacing
+        firsts = points[[group[0] for group in analysis.groups]]
+        span = analysis.positions[-1] - analysis.positions[0]
+        offset = firsts[-1] - firsts[0]
+        shear = (offset - span * n) / span  # in-plane shift per mm along n
+        affine[:3, 2] = dz * (n + shear)
+    else:  # one slice: its thickness, else 1 mm
+        thickness = placed[0].get("SpacingBetweenSlices") or placed[0].get(
+            "SliceThickness"
+        )
+        dz = float(thickness) if thickness else 1.0
+        affine[:3, 2] = dz * n
+    return affine, float(dz)

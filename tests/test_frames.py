@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 import dicomkit as dk
-from dicomkit.io.frames import read_frame_geometry
+from dicomkit.io.multiframe import multiframe_files, read_frame_geometry, untile_mosaic
+from tests import multiframe_factory as mf
 from tests.conftest import make_dataset, write_dataset
 
 
@@ -62,3 +64,28 @@ def test_verify_finds_a_missing_frame(tmp_path: Path) -> None:
         .filter(pl.col("severity") != "info")
         .is_empty()
     )
+
+
+def test_only_multiframe_files_and_mosaics_are_read(tmp_path: Path) -> None:
+    enhanced_ct(tmp_path / "mf.dcm", [0, 2])
+    mf.mosaic(tmp_path / "epi.dcm")
+    write_dataset(tmp_path / "one.dcm", make_dataset(SOPInstanceUID="1.2.3.9"))
+    col = dk.scan(tmp_path, progress=False)
+    paths = sorted(Path(p).name for p, _ in multiframe_files(col.instances))
+    assert paths == ["epi.dcm", "mf.dcm"]
+    planes = read_frame_geometry(multiframe_files(col.instances))
+    assert planes["geometry"].value_counts().sort("geometry").rows() == [
+        ("functional groups", 2),
+        ("mosaic", 14),
+    ]
+    tiles = planes.filter(pl.col("geometry") == "mosaic")
+    assert tiles["tile"].to_list() == list(range(14))
+    assert tiles["n_tiles"].unique().to_list() == [14]
+
+
+def test_untile_mosaic_reads_the_tiles_row_by_row() -> None:
+    image = np.arange(6 * 9).reshape(6, 9)  # 3 × 3 tiles of 2 × 3
+    tiles = untile_mosaic(image, 7)
+    assert tiles.shape == (7, 2, 3)
+    assert tiles[4].tolist() == image[2:4, 3:6].tolist()
+    assert tiles[6].tolist() == image[4:6, 0:3].tolist()

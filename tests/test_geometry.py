@@ -10,11 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dicomkit.geometry import (
+    REPEAT_KEYS,
     analyse_positions,
     cluster_orientations,
     normal,
     orientation_angle,
     orientation_problem,
+    repeat_axis,
+    repeat_candidates,
+    slice_order,
 )
 
 AXIAL = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
@@ -174,3 +178,94 @@ def test_one_slice_removed_is_exactly_one_missing_at_the_right_place(
     assert [g.after for g in a.gaps] == [removed - 1]
     assert a.spacing == pytest.approx(spacing)
     assert a.irregular == []
+
+
+# -- one order, one tie-break; repeat axes -------------------------------------------
+
+
+def test_slice_order_along_the_normal_then_one_tie_break() -> None:
+    positions = [[0, 0, 5], None, [0, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, -2]]
+    order = slice_order(
+        positions,
+        AXIAL,
+        instance_numbers=[1, 9, 4, 3, 3, None],
+        frames=[0, 0, 0, 2, 1, 0],
+        paths=["a", "b", "c", "d", "e", "f"],
+    )
+    # -2; then the three at 1 by InstanceNumber (3, 3, 4), the two 3s by frame; 5;
+    # and the slice without a position last
+    assert order == [5, 4, 3, 2, 0, 1]
+    # a coronal series is ordered along its own normal (r × c = +y here)
+    coronal = slice_order([[0, y, 0] for y in (1.0, -3.0, 2.0)], CORONAL)
+    assert [[1.0, -3.0, 2.0][i] for i in coronal] == [-3.0, 1.0, 2.0]
+    reverse = slice_order([[0, y, 0] for y in (1.0, -3.0, 2.0)], [1, 0, 0, 0, 0, 1])
+    assert [[1.0, -3.0, 2.0][i] for i in reverse] == [2.0, 1.0, -3.0]  # normal −y
+    # without an orientation: InstanceNumber, frame, path
+    assert slice_order([None, None], None, instance_numbers=[2, 1]) == [1, 0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(min_value=2, max_value=30),
+    orientation=orientations,
+    repeats=st.integers(min_value=1, max_value=3),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_slice_order_does_not_depend_on_input_order(
+    n: int, orientation: list[float], repeats: int, seed: int
+) -> None:
+    """The property that lets verify, the viewer and the volume agree: shuffled
+    input, same slices at the same indices (ties included)."""
+    positions = stack(n, 2.0, orientation) * repeats
+    numbers = list(range(len(positions)))
+    rng = np.random.default_rng(seed)
+    shuffle = rng.permutation(len(positions))
+    a = slice_order(positions, orientation, instance_numbers=numbers)
+    b = slice_order(
+        [positions[i] for i in shuffle],
+        orientation,
+        instance_numbers=[numbers[i] for i in shuffle],
+    )
+    assert [numbers[i] for i in a] == [numbers[shuffle[i]] for i in b]
+
+
+def test_repeat_axis_needs_the_same_values_at_every_position() -> None:
+    groups = [[0, 1], [2, 3], [4, 5]]
+    assert repeat_axis(groups, {"EchoNumbers": [1, 2, 2, 1, 1, 2]}) == (
+        "EchoNumbers",
+        [1, 2],
+    )
+    # two values per position, but not the same two: not a clean axis
+    assert repeat_axis(groups, {"TriggerTime": [0, 10, 0, 10, 0, 20]}) is None
+    # a value missing, or repeated at one position
+    assert repeat_axis(groups, {"EchoTime": [1, 2, 1, None, 1, 2]}) is None
+    assert repeat_axis(groups, {"EchoTime": [1, 1, 1, 2, 1, 2]}) is None
+    # the first qualifying key wins, in REPEAT_KEYS order
+    both = {"EchoNumbers": [1, 2] * 3, "AcquisitionNumber": [7, 8] * 3}
+    assert repeat_axis(groups, both) == ("EchoNumbers", [1, 2])
+
+
+def test_repeat_candidates_name_dimension_indices_by_their_pointer() -> None:
+    rows = [
+        {
+            "EchoNumbers": [1],
+            "DimensionIndexValues": [1, k, t],
+            "dimension_keywords": ["StackID", "InStackPositionNumber", "TriggerDelay"],
+        }
+        for k in (1, 2)
+        for t in (1, 2)
+    ]
+    candidates = repeat_candidates(rows)
+    assert list(candidates) == [
+        "EchoNumbers",
+        "StackID",
+        "InStackPositionNumber",
+        "TriggerDelay",
+    ]
+    assert candidates["EchoNumbers"] == [1, 1, 1, 1]  # one-value lists unwrapped
+    assert repeat_axis([[0, 1], [2, 3]], candidates) == ("TriggerDelay", [1, 2])
+    # per-frame keys follow their classic counterparts
+    assert REPEAT_KEYS.index("EffectiveEchoTime") == REPEAT_KEYS.index("EchoTime") + 1
+    assert REPEAT_KEYS.index("TemporalPositionIndex") == (
+        REPEAT_KEYS.index("TemporalPositionIdentifier") + 1
+    )

@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 import dicomkit as dk
-from dicomkit.io.frames import read_frame_geometry
+from dicomkit.io.multiframe import read_frame_geometry
 from dicomkit.io.walk import os_path, text_path
 from tests.conftest import UID_ROOT, make_dataset, write_dataset
 

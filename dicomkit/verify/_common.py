@@ -65,6 +65,7 @@ CHECKS: dict[str, tuple[str, str, str]] = {
     "instance_order_not_spatial": ("series", "warning", "InstanceNumber does not follow the slice position, so tools that sort by InstanceNumber show the slices out of order."),
     "unreadable_file": ("file", "error", "Files of the delivery that are not instances (one finding per reason: truncated, not DICOM, empty, unreadable …; paths in `paths`). A truncated or unparsable file is an image lost (error); a stray non-DICOM file or an empty one is a warning, a DICOMDIR (a media index) is info."),
     "no_instances": ("collection", "error", "The collection holds no instance at all: an empty folder, a wrong path, or only files that could not be read. There is nothing to verify, which is not the same as nothing wrong."),
+    "mosaic": ("series", "info", "Siemens MOSAIC images hold a whole stack of slices as tiles of one image; dicomkit un-tiles them with the slice positions of the CSA header. Without those fields a mosaic cannot be placed in space, and volumes refuse it."),
     "rescale_varies": ("series", "warning", "RescaleSlope or RescaleIntercept differ between slices of one volume: apply them per instance (dicomkit does) or values will be wrong."),
 }  # fmt: skip
 

@@ -30,45 +30,55 @@ def geometry_findings(
 
 
 def _slices(series: pl.DataFrame, frames: pl.DataFrame | None) -> pl.DataFrame:
-    """One row per 2-D slice: single-frame instances, or the frames of multi-frame ones."""
+    """One row per 2-D slice: single-frame instances, or the planes (frames, mosaic
+    tiles) of the others, whose per-frame values replace the instance's."""
     columns = [
         "SOPInstanceUID",
         "InstanceNumber",
         "ImagePositionPatient",
         "ImageOrientationPatient",
         "ImageType",
+        "path",
         *[k for k in FRAME_AXIS_KEYS if k in series.columns],
     ]
-    own = series.select(columns).with_columns(pl.lit(None, pl.Int64).alias("frame"))
+    own = series.select([c for c in columns if c in series.columns]).with_columns(
+        pl.lit(None, pl.Int64).alias("frame")
+    )
     if frames is None or frames.is_empty():
         return own
-    expanded = frames.join(
-        series.select(
-            [
-                c
-                for c in columns
-                if c not in ("ImagePositionPatient", "ImageOrientationPatient")
-            ]
-        ),
-        on="SOPInstanceUID",
-        how="inner",
-    ).select([*columns, "frame"])
-    if expanded.is_empty():
+    planes = frames.filter(
+        pl.col("SOPInstanceUID").is_in(series["SOPInstanceUID"].implode())
+    )
+    if planes.is_empty():
         return own
+    instance = own.drop("ImagePositionPatient", "ImageOrientationPatient", "frame")
+    expanded = planes.join(instance, on="SOPInstanceUID", how="inner", suffix="_own")
+    for key in [c for c in expanded.columns if c.endswith("_own")]:
+        name = key.removesuffix("_own")
+        expanded = expanded.with_columns(
+            pl.coalesce(pl.col(name), pl.col(key).cast(expanded.schema[name])).alias(
+                name
+            )
+        ).drop(key)
     return pl.concat(
         [
             own.filter(
-                ~pl.col("SOPInstanceUID").is_in(expanded["SOPInstanceUID"].implode())
+                ~pl.col("SOPInstanceUID").is_in(planes["SOPInstanceUID"].implode())
             ),
             expanded,
         ],
-        how="vertical_relaxed",
+        how="diagonal_relaxed",
     )
 
 
 def _label(row: dict[str, Any]) -> str:
     number = row["InstanceNumber"]
-    frame = f" frame {row['frame']}" if row.get("frame") is not None else ""
+    if row.get("tile") is not None:
+        frame = f" tile {row['tile'] + 1}"
+    elif row.get("frame") is not None:
+        frame = f" frame {row['frame']}"
+    else:
+        frame = ""
     return (
         f"InstanceNumber {number}{frame}"
         if number is not None
@@ -76,11 +86,67 @@ def _label(row: dict[str, Any]) -> str:
     )
 
 
+def _mosaic_findings(uid: str, rows: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Siemens mosaics: how many tiles were un-tiled, or why they cannot be."""
+    tiles: dict[str, int] = {}
+    problems: dict[str, str] = {}
+    for r in rows:
+        if r.get("n_tiles") is not None:
+            tiles[r["SOPInstanceUID"]] = int(r["n_tiles"])
+        elif r.get("problem") and "mosaic" in str(r["problem"]):
+            problems[r["SOPInstanceUID"]] = str(r["problem"])
+    if tiles:
+        counts = sorted(set(tiles.values()))
+        yield finding(
+            "mosaic",
+            uid,
+            f"series {uid}: {len(tiles)} Siemens mosaic "
+            f"image{'' if len(tiles) == 1 else 's'} of "
+            f"{' or '.join(map(str, counts))} tiles, read as {sum(tiles.values())} "
+            "slices at the positions of their CSA header (col.volume() un-tiles them).",
+            sorted(tiles),
+            float(max(counts)),
+        )
+    if problems:
+        first = next(iter(problems.values()))
+        yield finding(
+            "mosaic",
+            uid,
+            f"series {uid}: "
+            + (
+                "1 image is a Siemens mosaic"
+                if len(problems) == 1
+                else f"{len(problems)} images are Siemens mosaics"
+            )
+            + f", but {first}; "
+            "col.volume() refuses such a series. Keep the private (0029) CSA header when "
+            "exporting or anonymising.",
+            sorted(problems),
+            None,
+            severity="warning",
+        )
+
+
+def _plane_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` in the one geometric order (:func:`dicomkit.geometry.slice_order`)."""
+    order = geometry.slice_order(
+        [r["ImagePositionPatient"] for r in rows],
+        rows[0]["ImageOrientationPatient"] if rows else None,
+        instance_numbers=[r["InstanceNumber"] for r in rows],
+        frames=[
+            r.get("tile") if r.get("tile") is not None else r.get("frame") for r in rows
+        ],
+        paths=[r.get("path") for r in rows],
+    )
+    return [rows[i] for i in order]
+
+
 def _check_series(
     uid: str, series: pl.DataFrame, slices: pl.DataFrame, tol: Tolerances
 ) -> Iterator[dict[str, Any]]:
     rows = list(slices.iter_rows(named=True))
     modality = (series["Modality"].drop_nulls().unique().to_list() or [None])[0]
+    yield from _mosaic_findings(uid, rows)
     # geometry present?
     placed = [
         r
@@ -126,7 +192,9 @@ def _check_series(
     labels = geometry.cluster_orientations(
         [r["ImageOrientationPatient"] for r in valid], tol=tol.orientation
     )
-    main = [r for r, label in zip(valid, labels, strict=True) if label == 0]
+    main = _plane_order(
+        [r for r, label in zip(valid, labels, strict=True) if label == 0]
+    )
     odd = [r for r, label in zip(valid, labels, strict=True) if label != 0]
     if odd:
         yield _orientation_finding(uid, main, odd)
@@ -297,28 +365,8 @@ def _duplicate_finding(
 def _frame_axis(
     main: list[dict[str, Any]], a: geometry.SliceAnalysis
 ) -> tuple[str, list[Any]] | None:
-    """The first attribute that takes ``repeats`` distinct values at every position."""
-    for key in FRAME_AXIS_KEYS:
-        if key not in main[0]:
-            continue
-        values: set[Any] = set()
-        ok = True
-        for group in a.groups:
-            here = [_hashable(main[i][key]) for i in group]
-            if None in here or len(set(here)) != len(group):
-                ok = False
-                break
-            values.update(here)
-        if ok and len(values) == a.repeats:
-            return key, sorted(values, key=str)
-    return None
-
-
-def _hashable(value: Any) -> Any:
-    """Lists (multi-valued attributes) as tuples; a single value as itself."""
-    if isinstance(value, list):
-        return value[0] if len(value) == 1 else tuple(value)
-    return value
+    """What tells the repeats apart (:func:`dicomkit.geometry.repeat_axis`)."""
+    return geometry.repeat_axis(a.groups, geometry.repeat_candidates(main))
 
 
 def _rescale(uid: str, volume: pl.DataFrame) -> Iterator[dict[str, Any]]:

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as W
 import polars as pl
 
-from dicomkit.hierarchy import slice_order
+from dicomkit.exceptions import DicomkitError
+from dicomkit.io.multiframe import untile_mosaic
 from dicomkit.render import clip
-from dicomkit.widgets._render import Renderer, SliceRef
+from dicomkit.volume import viewing_order
+from dicomkit.widgets._render import Renderer, SliceRef, to_png
 from dicomkit.widgets._util import Deferred, img_tag, with_html_fallback
-from dicomkit.window import PRESETS, Window, dicom_window
+from dicomkit.window import PRESETS, Window, apply_window, auto_window, dicom_window
 
 if TYPE_CHECKING:
     from dicomkit.collection import Collection
@@ -28,7 +30,8 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
     """One series: the slice image, a slice slider, W/L presets and sliders.
 
     Rendering is PNG into an ``ipywidgets.Image`` (no pyplot, no flicker). The
-    slices are in geometric order. ``status`` says what was rendered last (set
+    slices are in the volume's geometric order (:func:`dicomkit.volume.viewing_order`):
+    the frames of a multi-frame file and the tiles of a Siemens mosaic are slices. ``status`` says what was rendered last (set
     after the image), which browser tests wait on.
 
     Parameters
@@ -131,7 +134,7 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
         """Show another series, at its middle slice, in its DICOM default window."""
         series = self.col.instances.filter(pl.col("SeriesInstanceUID") == uid)
         self._uid = uid
-        self._rows = list(slice_order(series).iter_rows(named=True))
+        self._rows = viewing_order(series)
         with self.hold_sync():
             self._setting = True
             self.slider.max = max(len(self._rows) - 1, 0)
@@ -189,7 +192,7 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
             return
         ref = SliceRef.from_row(row)
         window = self.window()
-        self.image.value = self.renderer.png(ref, window)
+        self.image.value = self._png(row, window)
         position = row.get("ImagePositionPatient")
         where = (
             "no position"
@@ -201,6 +204,11 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
             f"<b>{self.slider.value + 1}</b> / {len(self._rows)} &nbsp; InstanceNumber "
             f"{html.escape(clip(row.get('InstanceNumber')))}"
             + (f" frame {ref.frame + 1}" if row.get("n_frames", 1) > 1 else "")
+            + (
+                f" tile {row['tile'] + 1} of {row['n_tiles']}"
+                if row.get("tile") is not None
+                else ""
+            )
             + f"<br>position {html.escape(where)}<br><b>{html.escape(str(window))}</b>"
             + (
                 f"<br><span style='color:#b00'>{html.escape(clip(problem, 200))}</span>"
@@ -212,6 +220,20 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
             f"rendered {clip(self._uid)} slice {self.slider.value} "
             f"WW {window.width:g} WL {window.level:g}"
         )
+
+    def _png(
+        self, row: dict[str, Any], window: Window | None, max_size: int | None = None
+    ) -> bytes:
+        """The slice's PNG; a mosaic tile is cut out of its (cached) mosaic."""
+        ref = SliceRef.from_row(row)
+        if row.get("tile") is not None:
+            try:
+                tile = untile_mosaic(self.renderer.pixels(ref), int(row["n_tiles"]))
+                image = tile[row["tile"]]
+                return to_png(apply_window(image, window or auto_window(image)))
+            except DicomkitError:
+                pass  # the renderer shows (and records) why
+        return self.renderer.png(ref, window, max_size=max_size)
 
     # -- text ----------------------------------------------------------------------------
 
@@ -245,11 +267,7 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
         bundle = super()._repr_mimebundle_(**kwargs)
         image = ""
         if self.current is not None:
-            image = img_tag(
-                self.renderer.png(
-                    SliceRef.from_row(self.current), self.window(), max_size=256
-                )
-            )
+            image = img_tag(self._png(self.current, self.window(), max_size=256))
         return with_html_fallback(
             bundle, f"<div>{self.title.value}<br>{image}{self.notes.value}</div>"
         )
