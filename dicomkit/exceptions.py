@@ -11,6 +11,8 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
     ├── NotAVolumeError(ValueError)         col.volume() on a series that is not a regular volume
     ├── MissingDecoderError(RuntimeError)   compressed pixels and no decoder installed
     ├── VerificationError(ValueError)       verify(strict=True) found errors
+    ├── MissingExtraError(ImportError)      an optional feature whose extra is not installed
+    ├── NiftiExportError(ValueError)        a volume that cannot be written as NIfTI as asked
     └── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
 
 A bad file met *during a scan* never raises: it becomes a row of ``col.errors``.
@@ -30,6 +32,8 @@ __all__ = [
     "IndexFormatError",
     "MergeError",
     "MissingDecoderError",
+    "MissingExtraError",
+    "NiftiExportError",
     "NotAVolumeError",
     "NotDicomError",
     "UnknownUIDError",
@@ -101,3 +105,14 @@ class NotAVolumeError(DicomkitError, ValueError):
 
 class MissingDecoderError(DicomkitError, RuntimeError):
     """Pixel data in a compressed transfer syntax that no installed plugin decodes."""
+
+
+class MissingExtraError(DicomkitError, ImportError):
+    """An optional feature needs a package that is not installed; the message names
+    the extra to install (e.g. ``pip install "dicomkit[nifti]"``)."""
+
+
+class NiftiExportError(DicomkitError, ValueError):
+    """A volume that cannot be written as NIfTI as asked (no patient geometry, a
+    gantry tilt with ``tilt="refuse"``, missing slices without ``allow_gaps``, or an
+    affine that does not reproduce the slice positions)."""

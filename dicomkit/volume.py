@@ -11,7 +11,8 @@ carries the shear.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +22,11 @@ from dicomkit import geometry
 from dicomkit.exceptions import NotAVolumeError
 from dicomkit.io.frames import read_frame_geometry
 from dicomkit.io.pixels import load_pixels
+from dicomkit.nifti import Tilt
 from dicomkit.verify import verify
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = ["BLOCKING_CHECKS", "Volume", "build_volume"]
 
@@ -91,6 +96,33 @@ class Volume:
     def shape(self) -> tuple[int, ...]:
         """The array's shape: ``(z, y, x)``, or ``(t, z, y, x)`` for a repeat."""
         return tuple(self.array.shape)
+
+    def to_nifti(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        sidecar: bool = True,
+        tilt: Tilt = "shear",
+        overwrite: bool = False,
+    ) -> Path:
+        """Write the volume as NIfTI (``.nii`` or ``.nii.gz``), with a JSON sidecar.
+
+        The RAS affine is ``diag(-1, -1, 1, 1) @ self.affine`` and the voxels are
+        ``self.array`` in NIfTI's ``(x, y, z[, t])`` order (a transpose, never a
+        resample). ``tilt="shear"`` keeps a gantry tilt in the affine (sform);
+        ``"refuse"`` raises. Needs nibabel: ``pip install "dicomkit[nifti]"``.
+        See :func:`dicomkit.io.nifti.write_volume`; to export whole series with
+        their metadata, use :meth:`dicomkit.Collection.to_nifti`.
+
+        Examples
+        --------
+        >>> vol = col.volume(uid)                 # doctest: +SKIP
+        >>> vol.to_nifti("out/ct.nii.gz")         # doctest: +SKIP
+        PosixPath('out/ct.nii.gz')
+        """
+        from dicomkit.io.nifti import write_volume
+
+        return write_volume(self, path, sidecar=sidecar, tilt=tilt, overwrite=overwrite)
 
 
 def build_volume(series: pl.DataFrame, *, allow_irregular: bool = False) -> Volume:
