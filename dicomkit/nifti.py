@@ -255,7 +255,8 @@ def fill_gaps(
 ) -> GapFill:
     """Put each slice of a stack with missing slices on its regular grid position.
 
-    The step is the median distance between neighbouring positions; each slice goes
+    The step is the smallest distance between neighbouring positions (adjusted so
+    that the last slice lies on the grid); each slice goes
     to the grid index nearest to its distance from the first, and the indices no
     slice takes are NaN planes (never interpolated). Slices that do not sit on the
     grid (within ``tol`` of a step) are an irregular stack, not a gap: refused.
@@ -285,7 +286,7 @@ def fill_gaps(
     if np.any(steps <= 0):
         msg = "slice positions repeat or go backwards: split the series, it has no gap"
         raise NiftiExportError(msg)
-    step = float(np.median(steps))
+    step = length / round(length / float(steps.min()))  # the grid the ends lie on
     exact = along / step
     slots = np.rint(exact).astype(int)
     off = np.abs(exact - slots)

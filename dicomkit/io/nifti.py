@@ -373,7 +373,8 @@ def _check_targets(
     existing = [t for t in targets if os.path.lexists(t)]
     if not existing:
         return
-    sources = {_identity(p) for p in col.instances["path"].to_list()}
+    paths = col.instances["path"].to_list() + col.resends["path"].to_list()
+    sources = {_identity(p) for p in paths}
     for target in existing:
         if _identity(target) in sources:
             msg = (
