@@ -116,6 +116,10 @@ IDENTIFYING_KEYS: tuple[tuple[str, str, float | None], ...] = (
 )
 
 
+#: Keys whose value is a list in BIDS, even of one item.
+_LISTS = frozenset({"ImageType", "ImageOrientationPatientDICOM"})
+
+
 # -- geometry ---------------------------------------------------------------------
 
 
@@ -332,7 +336,9 @@ def storage_dtype(array: npt.NDArray[np.floating[Any]]) -> np.dtype[Any]:
 
 
 def _json_value(value: Any, factor: float | None) -> Any:
-    if isinstance(value, (dt.date, dt.time, dt.datetime)):
+    if isinstance(value, dt.time):  # as dcm2niix: 08:15:47.000000
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     if isinstance(value, list):
         return [_json_value(v, None) for v in value]
@@ -394,6 +400,8 @@ def sidecar(
     for key, column, factor in keys:
         same, value = _constant(rows, column)
         if same:
+            if isinstance(value, list) and len(value) == 1 and key not in _LISTS:
+                value = value[0]  # EchoNumbers is multi-valued in DICOM, one in BIDS
             out[key] = _json_value(value, factor)
     out["ConversionSoftware"] = "dicomkit"
     if version:

@@ -257,6 +257,7 @@ class _Job:
     group_key: str | None
     reason: str | None
     stem: str
+    source_rows: pl.DataFrame  # the source instances (their own attributes)
     path: str = ""
 
 
@@ -343,11 +344,18 @@ def _plan_jobs(
                         g["group_key"],
                         g["reason"],
                         stem,
+                        rows.filter(
+                            pl.col("SOPInstanceUID").is_in(
+                                frame.filter(pl.col("group") == g["group"])[
+                                    "SOPInstanceUID"
+                                ].implode()
+                            )
+                        ),
                     )
                 )
         else:
             stem = _component(f"{number}_{description}")
-            jobs.append(_Job(uid, uid, col, None, None, None, stem))
+            jobs.append(_Job(uid, uid, col, None, None, None, stem, rows))
     return jobs
 
 
@@ -439,7 +447,7 @@ def _export_one(
     thickness = (rows["SliceThickness"].drop_nulls().to_list() or [None])[0]
     repetition = (rows["RepetitionTime"].drop_nulls().to_list() or [None])[0]
     car = nifti.sidecar(
-        rows,
+        job.source_rows,  # the source's SeriesNumber and description, not the plan's
         series_instance_uid=job.source_uid,
         sop_instance_uids=sops,
         frame_numbers=frames,
