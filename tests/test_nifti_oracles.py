@@ -66,6 +66,11 @@ EXPLANATIONS = {
         "allow_gaps=True file, but the missing plane is interpolated by dcm2niix and "
         "NaN (no image) in dicomkit's"
     ),
+    "one_stack": (
+        "SimpleITK stacks every file of a series in a folder as one image (a localizer "
+        "with its axials, two echoes at the same positions) at one spacing; dicomkit "
+        "and dcm2niix split them, dicomkit by the split plan of col.split_series()"
+    ),
     "uid_conflict": (
         "two files of two patients carry one SOPInstanceUID: dicomkit keeps the "
         "newer copy (patient C's knee) as the instance, so patient B's SAG T1 has "
@@ -228,9 +233,16 @@ def run_dcm2niix(source: Path, out: Path) -> dict[str, Path]:
 
 def run_simpleitk(folder: Path) -> nib.Nifti1Image:
     """SimpleITK's (GDCM's) reading of the one series in ``folder``, as NIfTI."""
+    return run_simpleitk_files(
+        sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder))
+    )
+
+
+def run_simpleitk_files(files: list[str]) -> nib.Nifti1Image:
+    """SimpleITK's reading of ``files`` (in GDCM's order) as one image, as NIfTI."""
     sitk.ProcessObject.SetGlobalWarningDisplay(False)  # its spacing warning
     reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    reader.SetFileNames(files)
     image = reader.Execute()
     lps = np.eye(4)
     direction = np.asarray(image.GetDirection()).reshape(3, 3)
@@ -292,6 +304,7 @@ def test_expected_tables_are_complete():
     for verdicts in GENERATED_EXPECTED.values():
         assert set(verdicts) <= set(EXPLANATIONS)
     assert {v for _, v in SAMPLE_EXPECTED.values()} <= set(EXPLANATIONS)
+    assert set(SITK_SAMPLE_EXPECTED.values()) <= set(EXPLANATIONS)
 
 
 # -- the sample ----------------------------------------------------------------------
@@ -399,3 +412,46 @@ def test_sample_sidecar_keys_and_values_agree_with_dcm2niix(sample):
             .startswith(other["Manufacturer"].casefold()[:2])
         )
     assert compared > 50
+
+
+#: Sample folder → SimpleITK's verdict (GDCM reads one series of one folder).
+SITK_SAMPLE_EXPECTED = {
+    "SE000002": "one_stack",  # the 48 axials and the localizer
+    "20230315": "one_stack",  # the two resent files of that series
+    "20230314_CT_THORAX": "one_stack",  # three MR files in a CT folder (case 8)
+    "S3_AX_PD_T2": "one_stack",  # both echoes
+    "2_HEAD_5.0_H31s": "tilt_simpleitk",
+    "3_THORAX_3.0_B70f": "gap_simpleitk",
+    "S4_SAG_T1": "uid_conflict",
+    "S5_AX_T2_FLAIR": "same",
+    "S6_AX_T2_FLAIR": "same",
+    "SE000001": "same",  # GDCM leaves the truncated file out, as dicomkit does
+    "SE000003": "same",
+}
+
+
+def test_sample_against_simpleitk(sample):
+    _top, col, _manifest, gaps, _theirs = sample
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    reader = sitk.ImageSeriesReader()
+    folders = sorted({Path(p).parent for p in col.instances["path"]})
+    seen = set()
+    for folder in folders:
+        for uid in reader.GetGDCMSeriesIDs(str(folder)):
+            files = reader.GetGDCMSeriesFileNames(str(folder), uid)
+            verdict = SITK_SAMPLE_EXPECTED[folder.name]
+            seen.add(folder.name)
+            what = f"{folder.name} vs SimpleITK: {EXPLANATIONS[verdict]}"
+            mine_rows = gaps.filter(pl.col("SeriesInstanceUID") == uid)
+            reader.SetFileNames(files)
+            image = reader.Execute()
+            if verdict == "one_stack":
+                assert image.GetSize()[2] == len(files), what
+                assert mine_rows.height > 1, what  # dicomkit split it
+                assert mine_rows["group"].is_not_null().all(), what
+                continue
+            assert mine_rows.height == 1, what
+            mine = load(mine_rows["path"][0])
+            theirs = run_simpleitk_files(files)
+            assert_verdict(verdict, compare(mine, theirs), what, mine, theirs)
+    assert seen == set(SITK_SAMPLE_EXPECTED)
