@@ -48,7 +48,7 @@ __all__ = [
     "ras_affine",
     "sidecar",
     "slice_corner_error",
-    "storage_dtype",
+    "storage_array",
     "tilt_degrees",
 ]
 
@@ -313,23 +313,42 @@ def fill_gaps(
     return GapFill(filled, lps, [int(s) for s in slots], missing)
 
 
-def storage_dtype(array: npt.NDArray[np.floating[Any]]) -> np.dtype[Any]:
-    """The smallest NIfTI data type that holds every value of ``array`` exactly:
-    ``int16``/``uint16``/``int32`` for integer values (HU, stored MR values),
-    else ``float32`` (NaN planes of a gap, fractional rescales). Never lossy.
+def storage_array(array: npt.NDArray[np.floating[Any]]) -> npt.NDArray[Any]:
+    """``array`` in the smallest NIfTI data type that holds every value exactly:
+    ``int16``/``uint16``/``int32`` for integer values (HU, stored MR values), else
+    ``array`` itself as ``float32`` (NaN planes of a gap, fractional rescales).
+    Never lossy. Same shape and C order as ``array``; the work is done one plane
+    at a time (cache-sized temporaries, one new array at most).
+
+    >>> import numpy as np
+    >>> storage_array(np.array([[[-1024.0, 3071.0]]], np.float32)).dtype
+    dtype('int16')
+    >>> storage_array(np.array([[[0.5]]], np.float32)).dtype
+    dtype('float32')
     """
-    if array.size == 0:
-        return np.dtype(np.float32)
-    low, high = float(np.nanmin(array)), float(np.nanmax(array))
-    if not (math.isfinite(low) and math.isfinite(high)) or np.isnan(array).any():
-        return np.dtype(np.float32)
+    planes = array.reshape(-1, *array.shape[-2:]) if array.ndim >= 2 else array
+    as_float = np.asarray(array, dtype=np.float32)
+    if array.size == 0 or array.ndim < 2:
+        return as_float
+    low, high = math.inf, -math.inf
+    for plane in planes:
+        plane_low, plane_high = float(plane.min()), float(plane.max())
+        if not (math.isfinite(plane_low) and math.isfinite(plane_high)):
+            return as_float  # NaN (a gap's empty plane) or inf
+        low, high = min(low, plane_low), max(high, plane_high)
     for candidate in (np.int16, np.uint16, np.int32):
         info = np.iinfo(candidate)
         if info.min <= low and high <= info.max:
-            if np.array_equal(array.astype(candidate), array):
-                return np.dtype(candidate)
             break
-    return np.dtype(np.float32)
+    else:
+        return as_float
+    out = np.empty(planes.shape, dtype=candidate)
+    for index, plane in enumerate(planes):
+        converted = plane.astype(candidate)
+        if not np.array_equal(converted, plane):  # a fraction: keep the floats
+            return as_float
+        out[index] = converted
+    return out.reshape(array.shape)
 
 
 # -- sidecar and manifest -----------------------------------------------------------

@@ -180,12 +180,20 @@ def test_fill_gaps_on_4d_fills_every_repeat():
         ([np.nan, 1.0], np.float32),
     ],
 )
-def test_storage_dtype_is_exact(values, dtype):
-    array = np.asarray(values, dtype=np.float32)
-    chosen = nifti.storage_dtype(array)
-    assert chosen == np.dtype(dtype)
-    if chosen.kind in "iu":
-        np.testing.assert_array_equal(array.astype(chosen), array)
+def test_storage_array_is_exact(values, dtype):
+    array = np.asarray(values, dtype=np.float32).reshape(1, 1, 2)
+    stored = nifti.storage_array(array)
+    assert stored.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(stored, array)  # NaN == NaN here, too
+    assert stored.shape == array.shape
+
+
+def test_storage_array_keeps_floats_when_one_plane_has_a_fraction():
+    array = np.zeros((3, 2, 2), np.float32)
+    array[2, 1, 1] = 0.25  # only the last plane: the earlier ones were converted
+    stored = nifti.storage_array(array)
+    assert stored.dtype == np.float32
+    np.testing.assert_array_equal(stored, array)
 
 
 def test_sidecar_keys_units_constancy_and_no_identifying_values():

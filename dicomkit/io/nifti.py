@@ -88,7 +88,7 @@ def nifti_image(
     scanner); the qform gets it too (code 1) unless the axes are sheared (a gantry
     tilt), which a qform cannot hold: then qform_code is 0 and readers use the
     sform. Voxels are stored in the smallest exact type
-    (:func:`dicomkit.nifti.storage_dtype`), without scaling. A single slice gets
+    (:func:`dicomkit.nifti.storage_array`), without scaling. A single slice gets
     ``slice_thickness`` as its voxel depth, as dcm2niix does.
     """
     nib = require_nibabel()
@@ -96,10 +96,8 @@ def nifti_image(
     if array.shape[-3] == 1 and slice_thickness:
         lps[:3, 2] *= float(slice_thickness) / float(np.linalg.norm(lps[:3, 2]))
     ras = nifti.ras_affine(lps)
-    dtype = nifti.storage_dtype(array)
-    data = nifti.nifti_array(array)
-    if data.dtype != dtype:
-        data = data.astype(dtype)  # keeps the Fortran layout: one pass, no reorder
+    data = nifti.nifti_array(nifti.storage_array(array))  # a view: NIfTI's order
+    dtype = data.dtype
     image = nib.Nifti1Image(data, ras)
     header = image.header
     header.set_data_dtype(dtype)
