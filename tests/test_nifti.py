@@ -457,3 +457,19 @@ def test_sample_export_splits_refuses_and_traces_every_plane(tmp_path):
     text = " ".join(p.read_text() for p in tmp_path.glob("*.json"))
     for name in ("DOE", "ROE", "PAT001", "PAT002", "1958", "EXAMPLE GENERAL"):
         assert name not in text
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32])
+def test_storage_array_reuse_writes_the_integers_into_the_same_buffer(dtype):
+    rng = np.random.default_rng(3)
+    high = 3000 if dtype == np.int16 else 100_000
+    values = rng.integers(-1000, high, size=(7, 5, 6)).astype(np.float32)
+    values[0, 0, 0] = high  # the range decides the type
+    array = values.copy()
+    stored = nifti.storage_array(array, reuse=True)
+    assert stored.dtype == np.dtype(dtype)
+    assert np.shares_memory(stored, array)
+    np.testing.assert_array_equal(stored, values)
+    kept = values.copy()
+    assert not np.shares_memory(nifti.storage_array(kept), kept)  # not asked: a copy
+    np.testing.assert_array_equal(kept, values)

@@ -81,6 +81,7 @@ def nifti_image(
     *,
     slice_thickness: float | None = None,
     repetition_s: float | None = None,
+    reuse: bool = False,
 ) -> Any:
     """A ``nibabel.Nifti1Image`` of a ``(z, y, x)`` / ``(t, z, y, x)`` array.
 
@@ -89,14 +90,17 @@ def nifti_image(
     tilt), which a qform cannot hold: then qform_code is 0 and readers use the
     sform. Voxels are stored in the smallest exact type
     (:func:`dicomkit.nifti.storage_array`), without scaling. A single slice gets
-    ``slice_thickness`` as its voxel depth, as dcm2niix does.
+    ``slice_thickness`` as its voxel depth, as dcm2niix does. With ``reuse``,
+    ``array`` is overwritten by the stored values (see
+    :func:`dicomkit.nifti.storage_array`).
     """
     nib = require_nibabel()
     lps = np.array(lps_affine, dtype=np.float64)
     if array.shape[-3] == 1 and slice_thickness:
         lps[:3, 2] *= float(slice_thickness) / float(np.linalg.norm(lps[:3, 2]))
     ras = nifti.ras_affine(lps)
-    data = nifti.nifti_array(nifti.storage_array(array))  # a view: NIfTI's order
+    stored = nifti.storage_array(array, reuse=reuse)
+    data = nifti.nifti_array(stored)  # a view: NIfTI's order
     dtype = data.dtype
     image = nib.Nifti1Image(data, ras)
     header = image.header
@@ -465,6 +469,7 @@ def _export_one(
         lps,
         slice_thickness=thickness,
         repetition_s=repetition / 1000 if repetition and volume.repeat_key else None,
+        reuse=True,  # the volume is this export's own: its buffer holds the integers
     )
     _check_inside(top, job.path)
     write_file(
