@@ -202,3 +202,39 @@ def _dataset(spec: SeriesSpec, k: int, instance: int, uid: str, number: int) -> 
         setattr(ds, key, value)
     ds.PixelData = spec.stored(k).astype("<u2").tobytes()
     return ds
+
+
+def write_echoes(
+    folder: Path,
+    spec: SeriesSpec,
+    *,
+    echoes: Sequence[float] = (12.0, 96.0),
+    number: int = 8,
+    dynamic: bool = False,
+) -> list[Path]:
+    """``spec`` acquired once per echo time, into one series (as a dual-echo MR):
+    EchoNumbers 1, 2 …, the same positions, darker pixels for later echoes. With
+    ``dynamic``, time points instead (TemporalPositionIdentifier 1, 2 …, TriggerTime
+    the ``echoes`` values, one echo)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    uid = f"{ROOT}{number}.{sum(map(ord, spec.name))}"
+    paths = []
+    for e, echo_time in enumerate(echoes, start=1):
+        for k in range(spec.n_slices):
+            instance = (e - 1) * spec.n_slices + k + 1
+            ds = _dataset(spec, k, instance, uid, number)
+            ds.SOPInstanceUID = f"{uid}.{e}.{k + 1}"
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            if dynamic:
+                ds.TemporalPositionIdentifier = e
+                ds.TriggerTime = echo_time
+                ds.EchoNumbers = 1
+                ds.EchoTime = 12.0
+            else:
+                ds.EchoNumbers = e
+                ds.EchoTime = echo_time
+            ds.PixelData = (spec.stored(k) // e).astype("<u2").tobytes()
+            path = folder / f"IM{instance:04d}.dcm"
+            dcmwrite(path, ds, enforce_file_format=True)
+            paths.append(path)
+    return paths
