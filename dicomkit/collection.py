@@ -304,8 +304,10 @@ class Collection:
 
         Returns the manifest (also written as ``dest/nifti_manifest.parquet``):
         ``SeriesInstanceUID``, ``group`` (the split group, null when not split),
-        ``path``, ``sidecar``, ``shape`` and ``spacing`` (NIfTI order: x, y, z[, t]),
-        ``status`` (``written`` or ``refused``) and ``reason``. Needs nibabel:
+        ``path``, ``sidecar``, ``shape`` and ``spacing`` (NIfTI order: x, y, z[, t];
+        the header's voxel sizes, so a tilted stack's z is the table step),
+        ``status`` (``written`` or ``refused``) and ``reason``. Files are written
+        one series at a time (memory: one volume). Needs nibabel:
         ``pip install "dicomkit[nifti]"``.
 
         Examples
