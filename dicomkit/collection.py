@@ -27,6 +27,7 @@ from dicomkit.hierarchy import (
 from dicomkit.io.multiframe import multiframe_files, read_frame_geometry
 from dicomkit.io.parquet import write_index
 from dicomkit.io.scan import fill_content_hashes
+from dicomkit.nifti import Tilt
 from dicomkit.ops import Repeats, merge_plan, split_plan, suggest_merges
 from dicomkit.plan import Plan
 from dicomkit.render import Limits, html_summary, problem_lines, text_summary
@@ -303,6 +304,54 @@ class Collection:
         >>> col[series_uid].varying_attributes()   # doctest: +SKIP
         """
         return varying_attributes(self.instances)
+
+    def to_nifti(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        series: str | Sequence[str] | None = None,
+        allow_gaps: bool = False,
+        tilt: Tilt = "shear",
+        repeats: Repeats = "split",
+        identifying: bool = False,
+        compress: bool = True,
+        overwrite: bool = False,
+    ) -> pl.DataFrame:
+        """Write each series (or each of ``series``) as NIfTI files into ``dest``.
+
+        One file per volume, each with a BIDS JSON sidecar (dcm2niix's key names;
+        the SeriesInstanceUID and the SOPInstanceUID of every voxel plane; no
+        identifying values unless ``identifying=True``). A series that is several
+        volumes (a localizer inside, two echoes …) is written as the groups of
+        :meth:`split_series` (``repeats="4d"`` keeps clean repeats as one 4-D
+        file). Missing slices refuse the series unless ``allow_gaps=True``, which
+        writes them as empty NaN planes (never interpolated). A gantry tilt is
+        kept in the affine (``tilt="shear"``) or refused (``tilt="refuse"``); the
+        sidecar says which. A series with no patient geometry is refused. File
+        names are ``<SeriesNumber>_<SeriesDescription>.nii.gz``, sanitised; no
+        existing file is replaced unless ``overwrite=True``, and never a source.
+
+        Returns the manifest (also written as ``dest/nifti_manifest.parquet``):
+        ``SeriesInstanceUID``, ``group`` (the split group, null when not split),
+        ``path``, ``sidecar``, ``shape`` and ``spacing`` (NIfTI order: x, y, z[, t];
+        the header's voxel sizes, so a tilted stack's z is the table step),
+        ``status`` (``written`` or ``refused``) and ``reason``. Files are written
+        one series at a time (memory: one volume). Needs nibabel:
+        ``pip install "dicomkit[nifti]"``.
+
+        Examples
+        --------
+        >>> manifest = col.to_nifti("nifti")                         # doctest: +SKIP
+        >>> manifest.filter(pl.col("status") == "refused")           # doctest: +SKIP
+        >>> col.to_nifti("nifti", series=uid, allow_gaps=True)       # doctest: +SKIP
+        """
+        from dicomkit.io.nifti import export_collection
+
+        return export_collection(
+            self, dest, series=series, allow_gaps=allow_gaps, tilt=tilt,
+            repeats=repeats, identifying=identifying, compress=compress,
+            overwrite=overwrite,
+        )  # fmt: skip
 
     def explore(self) -> Any:
         """The ipywidgets explorer of this collection (see :class:`dicomkit.widgets.Explorer`)."""

@@ -12,6 +12,8 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
     ├── MissingDecoderError(RuntimeError)   compressed pixels and no decoder installed
     ├── MissingExtraError(ImportError)      a feature's optional extra is not installed
     ├── VerificationError(ValueError)       verify(strict=True) found errors
+    ├── MissingExtraError(ImportError)      an optional feature whose extra is not installed
+    ├── NiftiExportError(ValueError)        a volume that cannot be written as NIfTI as asked
     └── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
 
 A bad file met *during a scan* never raises: it becomes a row of ``col.errors``.
@@ -34,6 +36,7 @@ __all__ = [
     "MergeError",
     "MissingDecoderError",
     "MissingExtraError",
+    "NiftiExportError",
     "NotAVolumeError",
     "NotDicomError",
     "UnknownUIDError",
@@ -112,3 +115,9 @@ class MissingDecoderError(DicomkitError, RuntimeError):
 class MissingExtraError(DicomkitError, ImportError):
     """A feature needs an optional extra that is not installed; the message names
     it (e.g. ``pip install "dicomkit[nifti]"``)."""
+
+
+class NiftiExportError(DicomkitError, ValueError):
+    """A volume that cannot be written as NIfTI as asked (no patient geometry, a
+    gantry tilt with ``tilt="refuse"``, missing slices without ``allow_gaps``, or an
+    affine that does not reproduce the slice positions)."""

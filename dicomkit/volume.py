@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +41,11 @@ from dicomkit.io.multiframe import (
     untile_mosaic,
 )
 from dicomkit.io.pixels import load_pixels
+from dicomkit.nifti import Tilt
 from dicomkit.verify import verify
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = ["BLOCKING_CHECKS", "Volume", "build_volume", "viewing_order"]
 
@@ -143,6 +148,33 @@ class Volume:
     def shape(self) -> tuple[int, ...]:
         """The array's shape: ``(z, y, x)``, or ``(t, z, y, x)`` for a repeat."""
         return tuple(self.array.shape)
+
+    def to_nifti(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        sidecar: bool = True,
+        tilt: Tilt = "shear",
+        overwrite: bool = False,
+    ) -> Path:
+        """Write the volume as NIfTI (``.nii`` or ``.nii.gz``), with a JSON sidecar.
+
+        The RAS affine is ``diag(-1, -1, 1, 1) @ self.affine`` and the voxels are
+        ``self.array`` in NIfTI's ``(x, y, z[, t])`` order (a transpose, never a
+        resample). ``tilt="shear"`` keeps a gantry tilt in the affine (sform);
+        ``"refuse"`` raises. Needs nibabel: ``pip install "dicomkit[nifti]"``.
+        See :func:`dicomkit.io.nifti.write_volume`; to export whole series with
+        their metadata, use :meth:`dicomkit.Collection.to_nifti`.
+
+        Examples
+        --------
+        >>> vol = col.volume(uid)                 # doctest: +SKIP
+        >>> vol.to_nifti("out/ct.nii.gz")         # doctest: +SKIP
+        PosixPath('out/ct.nii.gz')
+        """
+        from dicomkit.io.nifti import write_volume
+
+        return write_volume(self, path, sidecar=sidecar, tilt=tilt, overwrite=overwrite)
 
 
 # -- planes ---------------------------------------------------------------------------
