@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -43,7 +44,7 @@ import polars as pl
 import dicomkit as dk
 from dicomkit import nifti
 
-SAMPLE = Path(dk.__file__).resolve().parents[1] / "data" / "sample"
+SAMPLE = dk.examples.sample()  # the sample folder: only ever read
 OUT = Path(tempfile.mkdtemp(prefix="dicomkit-nifti-"))  # everything goes here
 col = dk.scan(SAMPLE, progress=False)
 col.series.select("SeriesNumber", "SeriesDescription", "Modality", "n_instances")
@@ -196,25 +197,30 @@ col.split_series(series_uid("Thorax 2.5 B31f")).summary().select(
 #
 # Export the thorax series with the missing slice (`"Thorax 3.0 B70f"`) keeping
 # the hole (`allow_gaps=True`, into `OUT / "gap"`). Then find, from the file and
-# its sidecar only, the index `empty_k` of the empty plane and the z position
-# `empty_z` (in mm, RAS and LPS agree on z) where the missing image would be.
+# its sidecar only, the z position (in mm; RAS and LPS agree on z) of the empty
+# plane, where the missing image would be. Put the number in `answer_1`.
 
-# %% tags=["solution"]
+# %% tags=["exercise"]
+answer_1 = ...  # a z position, in mm
+
+# %% tags=["solution"] active="py" jupyter={"source_hidden": true}
+# Solution: one way to answer. (The test suite runs it in place of the cell above.)
 gap = col.to_nifti(OUT / "gap", series=series_uid("Thorax 3.0 B70f"), allow_gaps=True)
-gap_file = Path(gap["path"][0])
-gap_image = nib.Nifti1Image.from_filename(gap_file)
+gap_image = nib.Nifti1Image.from_filename(gap["path"][0])
 gap_sidecar = json.loads(Path(gap["sidecar"][0]).read_text())
-empty_k = gap_sidecar["MissingSlices"][0]
-empty_z = float((gap_image.affine @ [0, 0, empty_k, 1])[2])
-empty_k, empty_z
-
-# %%
-# check: the 13th of 24 planned slices (index 12) at z = −224.0 mm, and empty
-assert empty_k == 12
-assert abs(empty_z - -224.0) < 1e-3
+empty_k = gap_sidecar["MissingSlices"][0]  # the index of the empty plane
 assert np.isnan(np.asarray(gap_image.dataobj)[:, :, empty_k]).all()
-assert gap_sidecar["SOPInstanceUIDs"][empty_k] is None
-print("correct")
+answer_1 = float((gap_image.affine @ [0, 0, empty_k, 1])[2])
+
+# %% tags=["check"]
+# Check exercise 1: run this cell after filling in answer_1 above.
+z = sorted(
+    p[2] for p in col[series_uid("Thorax 3.0 B70f")].instances["ImagePositionPatient"]
+)
+steps = np.diff(z)
+expected_1 = z[int(np.argmax(steps))] + float(np.min(steps))  # the hole's middle
+hint_1 = "the sidecar's MissingSlices says which plane is empty; the affine says where"
+dk.examples.check(1, answer_1, expected_1, hint=hint_1, tolerance=1e-3)
 
 # %%
 shutil.rmtree(OUT)  # the exported files were only for this chapter

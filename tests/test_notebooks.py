@@ -9,9 +9,10 @@ Jupyter opens and saves it directly, ruff lints it, git diffs it). Its paired
   notebook from a fresh folder with that installed package (so a notebook cannot
   lean on the checkout: ``dk.examples.sample()`` generates the sample);
 - run each exercise three ways in that one execution: unanswered (the check
-  prints a neutral prompt), with its hidden solution cell in place of the
-  exercise (the check must print ``✓ right``), and with a wrong answer (the check
-  must print ``✗ not yet``, so a check that accepts anything fails here).
+  prints a neutral prompt), with a wrong answer (the check must print
+  ``✗ not yet``, so a check that accepts anything fails here), then with its
+  hidden solution cell in place of the exercise (the check must print
+  ``✓ right``).
 """
 
 from __future__ import annotations
@@ -157,12 +158,12 @@ def _exercised(nb: NotebookNode) -> tuple[NotebookNode, list[tuple[int, str]]]:
         name = cell.source.split("=", 1)[0].strip()  # answer_N
         wrong = nbformat.v4.new_code_cell(f"{name} = object()  # never right")
         out.append(cell)
-        for run, must_print in ((None, PROMPT), (solved, RIGHT), (wrong, WRONG)):
+        # the solution last: later cells may use what it made, and it runs once
+        for run, must_print in ((None, PROMPT), (wrong, WRONG), (solved, RIGHT)):
             if run is not None:
                 out.append(run)
             expect.append((len(out), must_print))
             out.append(nbformat.v4.new_code_cell(check.source))
-        out.append(nbformat.v4.new_code_cell(solution.source))  # later cells use it
         i += 3
     new = nbformat.v4.new_notebook(metadata=nb.metadata)
     new.cells = out
