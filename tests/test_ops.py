@@ -417,3 +417,11 @@ def test_plan_does_not_import_collection() -> None:
     }
     assert "dicomkit.collection" not in imported
     assert "type(self._source)" not in source.read_text()
+
+
+def test_repeats_4d_needs_every_position() -> None:
+    rows = stack(3, EchoNumbers=[1]) + stack(3, start=3, EchoNumbers=[2])
+    rows[0]["ImagePositionPatient"] = [0.0, 0.0]  # malformed: not a placed repeat
+    assert repeat_axis(frame(rows)) is None
+    plan = collection(rows).split_series(UID, repeats="4d", by=["EchoNumbers"], key="k")
+    assert plan.summary()["n_instances"].to_list() == [3, 3]

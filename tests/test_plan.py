@@ -59,6 +59,22 @@ def test_split_uids_are_deterministic_and_valid(col: dk.Collection) -> None:
     assert a["new_sop_uid"].n_unique() == 40
 
 
+def test_dual_echo_kept_as_4d(col: dk.Collection) -> None:
+    # EchoNumbers is a List column: this raised InvalidOperationError before
+    plan = col.split_series(DUAL_ECHO, repeats="4d", key="k")
+    assert plan.summary()["n_instances"].to_list() == [40]
+    assert plan.frame["volume"].value_counts().sort("volume").rows() == [
+        (1, 20),
+        (2, 20),
+    ]
+    assert "told apart by EchoNumbers, kept together as 2 volumes" in repr(plan)
+    new = plan.apply()
+    assert new.n_files == col.n_files
+    found = new.verify().filter(pl.col("uid") == DUAL_ECHO)
+    assert found["check"].to_list() == ["duplicate_position"]
+    assert found["severity"].to_list() == ["warning"]  # a clean 4-D repeat
+
+
 def test_split_everything_and_apply(col: dk.Collection) -> None:
     plan = col.split_series(key="k")
     assert set(plan.frame["source_series_uid"]) == {LOCALIZED_CT, DUAL_ECHO}

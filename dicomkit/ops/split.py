@@ -312,9 +312,9 @@ def repeat_axis(frame: pl.DataFrame) -> tuple[str, pl.Series] | None:
     """
     if (
         frame.height < 2
-        or frame.select(
-            pl.col("ImagePositionPatient").is_null().any()
-            | pl.col("ImageOrientationPatient").is_null().any()
+        or not frame.select(
+            (pl.col("ImagePositionPatient").list.len() == 3).fill_null(False).all()
+            & (pl.col("ImageOrientationPatient").list.len() == 6).fill_null(False).all()
         ).item()
     ):
         return None
