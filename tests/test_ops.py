@@ -425,3 +425,16 @@ def test_repeats_4d_needs_every_position() -> None:
     assert repeat_axis(frame(rows)) is None
     plan = collection(rows).split_series(UID, repeats="4d", by=["EchoNumbers"], key="k")
     assert plan.summary()["n_instances"].to_list() == [3, 3]
+
+
+def test_a_frame_of_reference_per_instance_is_not_split_into_single_images() -> None:
+    # verify tolerates it (a warning, some scanners write it): auto keeps the series
+    own = collection(stack(4, FrameOfReferenceUID=lambda k: f"1.2.3.4.{k + 1}"))
+    found = own.verify().filter(pl.col("check") == "mixed_frame_of_reference")
+    assert found["severity"].to_list() == ["warning"]
+    assert own.split_series(UID, key="k").summary().height == 1
+    # two frames of reference shared by several instances each: verify's error, a split
+    two = collection(stack(4, FrameOfReferenceUID=lambda k: f"1.2.3.4.{k // 2 + 1}"))
+    found = two.verify().filter(pl.col("check") == "mixed_frame_of_reference")
+    assert found["severity"].to_list() == ["error"]
+    assert two.split_series(UID, key="k").summary()["n_instances"].to_list() == [2, 2]

@@ -98,6 +98,10 @@ def _split_one(
         return None
     if by == "auto":
         criteria = auto_criteria(first(series["Modality"]))
+        if _own_frames_of_reference(series):
+            # some scanners give every instance its own; verify warns, and a split
+            # into single images would help nobody
+            criteria.remove("FrameOfReferenceUID")
     else:
         criteria = [by] if isinstance(by, str) else list(by)
     columns = criterion_columns(series, criteria)
@@ -160,6 +164,12 @@ def _split_one(
     if n_groups == 1:
         return plan
     return _renumber(plan, series)
+
+
+def _own_frames_of_reference(series: pl.DataFrame) -> bool:
+    """Every instance has a FrameOfReferenceUID of its own (verify's warning case)."""
+    frames = series["FrameOfReferenceUID"].drop_nulls()
+    return series.height > 1 and frames.n_unique() == series.height
 
 
 def _groups(keyed: pl.DataFrame, names: list[str]) -> pl.DataFrame:
