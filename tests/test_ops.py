@@ -438,3 +438,16 @@ def test_a_frame_of_reference_per_instance_is_not_split_into_single_images() -> 
     found = two.verify().filter(pl.col("check") == "mixed_frame_of_reference")
     assert found["severity"].to_list() == ["error"]
     assert two.split_series(UID, key="k").summary()["n_instances"].to_list() == [2, 2]
+
+
+def test_values_that_look_alike_as_text_are_different_keys() -> None:
+    # ("1; b=2", "3") and ("1", "2; b=3") read the same when joined; None vs "None"
+    rows = stack(4)
+    for row, (a, b) in zip(
+        rows,
+        [("1; b=2", "3"), ("1", "2; b=3"), (None, "x"), ("None", "x")],
+        strict=True,
+    ):
+        row.update(ProtocolName=a, StationName=b)
+    plan = split_plan(frame(rows), UID, by=["ProtocolName", "StationName"], key="k")
+    assert plan["new_series_uid"].n_unique() == 4

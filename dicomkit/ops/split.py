@@ -10,6 +10,7 @@ people, which never decides anything.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -133,11 +134,14 @@ def _split_one(
         zip(groups.iter_rows(named=True), labels, strict=True)
     ):
         full = "; ".join(f"{n[len(PREFIX) :]}={row[n]}" for n in names) or "all"
+        # the UID comes from an unambiguous encoding of the values (text that
+        # contains "; " or "None" cannot make two keys look alike)
+        encoded = json.dumps([[n, row[n]] for n in names], default=str)
         split = n_groups > 1
         info[tuple(row[n] for n in names)] = {
             "group": index,
             "group_key": full,
-            "new_series_uid": derive(f"{uid}#{full}", key) if split else uid,
+            "new_series_uid": derive(f"{uid}#{encoded}", key) if split else uid,
             "SeriesNumber": number * 100 + index + 1 if split else number,
             "SeriesDescription": _description(description, label)
             if split
