@@ -84,6 +84,16 @@ def test_new_uids_come_from_the_full_key_not_the_label() -> None:
     assert same.item()  # the key, not the row order, decides the UID
 
 
+def test_the_key_of_a_jittered_orientation_does_not_depend_on_row_order() -> None:
+    jitter = [1.0, 0.0, 0.0, 0.0, 1.0, 3e-7]  # GE-like DS noise, far below 1e-4
+    rows = stack(3) + stack(3, start=3, orientation=CORONAL)
+    rows[1]["ImageOrientationPatient"] = jitter
+    ahead = split_plan(frame(rows), UID, key="k")
+    behind = split_plan(frame(rows[1:] + rows[:1]), UID, key="k")
+    assert ahead["new_series_uid"].n_unique() == 2
+    assert set(ahead["new_series_uid"]) == set(behind["new_series_uid"])
+
+
 def test_groups_that_share_a_label_get_different_descriptions() -> None:
     # two pixel-spacing groups whose full values differ after 4 significant figures
     # are one group; values that differ before are two, with two descriptions

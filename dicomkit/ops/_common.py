@@ -128,16 +128,19 @@ def criterion_columns(frame: pl.DataFrame, by: Sequence[str]) -> list[pl.Series]
 
 
 def orientation_keys(orientations: Sequence[Sequence[float] | None]) -> list[str]:
-    """Each orientation as the exact direction cosines of its cluster's first member.
+    """Each orientation as the exact direction cosines of one member of its cluster.
 
     Orientations within :data:`dicomkit.geometry.ORIENTATION_TOL` of each other
-    share a key; clusters further apart always get different keys.
+    share a key; clusters further apart always get different keys. The member is
+    the smallest, so the key does not depend on the order of the rows.
     """
     labels = geometry.cluster_orientations(orientations)
-    centre: dict[int, str] = {}
+    members: dict[int, tuple[float, ...]] = {}
     for label, value in zip(labels, orientations, strict=True):
-        if label >= 0 and value is not None and label not in centre:
-            centre[label] = ",".join(repr(float(v)) for v in value)
+        if label >= 0 and value is not None:
+            cosines = tuple(float(v) for v in value)
+            members[label] = min(members.get(label, cosines), cosines)
+    centre = {k: ",".join(repr(v) for v in m) for k, m in members.items()}
     return [centre.get(label, "none") for label in labels]
 
 
