@@ -461,3 +461,9 @@ def test_values_that_look_alike_as_text_are_different_keys() -> None:
         row.update(ProtocolName=a, StationName=b)
     plan = split_plan(frame(rows), UID, by=["ProtocolName", "StationName"], key="k")
     assert plan["new_series_uid"].n_unique() == 4
+
+
+def test_a_nan_value_is_one_group() -> None:
+    rows = stack(4, EchoTime=lambda k: float("nan") if k < 2 else 5.0)
+    plan = split_plan(frame(rows), UID, by=["EchoTime"], key="k")
+    assert plan["group"].value_counts()["count"].to_list() == [2, 2]

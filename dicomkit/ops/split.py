@@ -128,7 +128,7 @@ def _split_one(
     reason = "; ".join(reasons) or "nothing separates these instances: one group"
     number = first(series["SeriesNumber"], 0)
     description = first(series["SeriesDescription"], "")
-    info: dict[tuple[Any, ...], dict[str, Any]] = {}
+    info: dict[str, dict[str, Any]] = {}
     labels = _labels(groups, keyed, names)
     for index, (row, label) in enumerate(
         zip(groups.iter_rows(named=True), labels, strict=True)
@@ -136,9 +136,9 @@ def _split_one(
         full = "; ".join(f"{n[len(PREFIX) :]}={row[n]}" for n in names) or "all"
         # the UID comes from an unambiguous encoding of the values (text that
         # contains "; " or "None" cannot make two keys look alike)
-        encoded = json.dumps([[n, row[n]] for n in names], default=str)
+        encoded = _encode(row, names)
         split = n_groups > 1
-        info[tuple(row[n] for n in names)] = {
+        info[encoded] = {
             "group": index,
             "group_key": full,
             "new_series_uid": derive(f"{uid}#{encoded}", key) if split else uid,
@@ -149,7 +149,7 @@ def _split_one(
         }
     rows: list[dict[str, Any]] = []
     for row in keyed.iter_rows(named=True):
-        group = info[tuple(row[n] for n in names)]
+        group = info[_encode(row, names)]
         new_series = group["new_series_uid"]
         rows.append(
             {
@@ -168,6 +168,11 @@ def _split_one(
     if n_groups == 1:
         return plan
     return _renumber(plan, series)
+
+
+def _encode(row: dict[str, Any], names: list[str]) -> str:
+    """A group's values as text no other values give (NaN and None included)."""
+    return json.dumps([[n, row[n]] for n in names], default=str)
 
 
 def _own_frames_of_reference(series: pl.DataFrame) -> bool:
