@@ -224,14 +224,18 @@ class Collection:
         by: str | Sequence[str] = "auto",
         repeats: Repeats = "split",
         key: str | None = None,
-    ) -> Plan:
+    ) -> Plan[Collection]:
         """Plan splitting a series (or every series that needs it, when ``uid`` is None).
 
         ``by="auto"`` separates what cannot form one volume (SOP class, modality,
         pixel format, orientation, pixel spacing, frame of reference), always a
         localizer, and for MR the image type, echo and series number; or pass
         keywords and criteria (see :func:`dicomkit.ops.split_plan`).
-        ``repeats="4d"`` keeps clean position repeats together as volumes.
+        Instances share a new series only when every criterion agrees (the full
+        values: the orientation itself, every pixel-format attribute, …).
+        ``repeats="4d"`` keeps clean position repeats (echo, trigger time,
+        temporal position, b-value, acquisition …) together, numbered in
+        ``volume``.
         ``key`` makes the new UIDs reproducible (default: a fresh random key).
 
         Returns a :class:`~dicomkit.plan.Plan`: inspect it, then ``.apply()`` or
@@ -242,7 +246,7 @@ class Collection:
         frame = split_plan(
             self._instances, uid, by=by, repeats=repeats, key=key or generate()
         )
-        return Plan(frame, self, kind="split")
+        return Plan(frame, self, kind="split", wrap=Collection)
 
     def merge_series(
         self,
@@ -250,19 +254,22 @@ class Collection:
         *,
         into: str | None = None,
         allow_cross_study: bool = False,
+        allow_mixed: bool = False,
         key: str | None = None,
-    ) -> Plan:
+    ) -> Plan[Collection]:
         """Plan merging several series into one (see :func:`dicomkit.ops.merge_plan`).
 
         Series of different studies or patients are refused unless
         ``allow_cross_study=True``; the plan then says which patient and study
-        attributes it harmonises.
+        attributes it harmonises. Series that a split would separate again
+        (orientation, pixel format, … differ) are refused unless
+        ``allow_mixed=True``.
         """
         frame = merge_plan(
             self._instances, uids, into=into, allow_cross_study=allow_cross_study,
-            key=key or generate(),
+            allow_mixed=allow_mixed, key=key or generate(),
         )  # fmt: skip
-        return Plan(frame, self, kind="merge")
+        return Plan(frame, self, kind="merge", wrap=Collection)
 
     def suggest_merges(self) -> pl.DataFrame:
         """Series that look like one acquisition split by the vendor, and why."""

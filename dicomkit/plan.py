@@ -4,13 +4,19 @@ A plan never touches the source files. ``plan.apply()`` returns a new collection
 with the new UIDs and provenance columns (``source_series_uid``,
 ``source_sop_uid``); ``plan.write(dest)`` writes new DICOM files into ``dest``
 only, atomically, then rescans them and checks they hold exactly the plan.
+
+A plan needs only the frames of its source (:class:`PlanSource`: ``instances``,
+``resends``, ``errors``) and a ``wrap`` callable that turns result frames into the
+caller's type (``Collection`` passes itself); without one, results are
+:class:`PlanFrames`. This module does not import :mod:`dicomkit.collection`.
 """
 
 from __future__ import annotations
 
 import html
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar, overload
 
 import polars as pl
 
@@ -22,10 +28,7 @@ from dicomkit.render import MAX_MESSAGE, clip
 from dicomkit.schema import validate_keywords
 from dicomkit.text import plural
 
-if TYPE_CHECKING:
-    from dicomkit.collection import Collection
-
-__all__ = ["Plan"]
+__all__ = ["Plan", "PlanFrames", "PlanSource"]
 
 #: Plan columns that are dicomkit's, not DICOM attributes to write.
 _PLAN_OWN = frozenset(
@@ -43,7 +46,31 @@ _PLAN_OWN = frozenset(
 )
 
 
-class Plan:
+class PlanSource(Protocol):
+    """What a plan reads from its source: the three frames of a collection."""
+
+    @property
+    def instances(self) -> pl.DataFrame: ...
+
+    @property
+    def resends(self) -> pl.DataFrame: ...
+
+    @property
+    def errors(self) -> pl.DataFrame: ...
+
+
+class PlanFrames(NamedTuple):
+    """The frames of a plan's result, for a plan made without ``wrap``."""
+
+    instances: pl.DataFrame
+    resends: pl.DataFrame
+    errors: pl.DataFrame
+
+
+R = TypeVar("R")
+
+
+class Plan(Generic[R]):
     """Which instances go where, and why; nothing is changed until applied.
 
     Attributes
@@ -53,12 +80,39 @@ class Plan:
         its new UIDs and the attributes it gets.
     kind
         ``"split"`` or ``"merge"``.
+
+    ``source`` is any :class:`PlanSource` (a ``Collection``); ``wrap(instances,
+    resends, errors)`` makes the results of :meth:`apply` and :meth:`write`
+    (``Collection`` passes itself; the default gives :class:`PlanFrames`).
     """
 
-    def __init__(self, frame: pl.DataFrame, source: Collection, *, kind: str) -> None:
+    @overload
+    def __init__(
+        self: Plan[PlanFrames], frame: pl.DataFrame, source: PlanSource, *, kind: str
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        source: PlanSource,
+        *,
+        kind: str,
+        wrap: Callable[[pl.DataFrame, pl.DataFrame, pl.DataFrame], R],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        source: PlanSource,
+        *,
+        kind: str,
+        wrap: Callable[[pl.DataFrame, pl.DataFrame, pl.DataFrame], Any] = PlanFrames,
+    ) -> None:
         self.frame = frame
         self.kind = kind
         self._source = source
+        self._wrap: Callable[[pl.DataFrame, pl.DataFrame, pl.DataFrame], R] = wrap
 
     def __len__(self) -> int:
         return self.frame.height
@@ -147,42 +201,28 @@ class Plan:
             *extra,
         )
 
-    def apply(self) -> Collection:
+    def apply(self) -> R:
         """A new collection with the plan applied in memory (no file is written).
 
         Instances that change get their new UIDs and attributes; every instance
         has ``source_series_uid`` and ``source_sop_uid`` saying where it came from.
+        Every resend and error row is kept (files seen never changes): a
+        superseded copy of a moved instance moves with it.
         """
-        source = self._source.instances
-        if "source_sop_uid" not in source.columns:  # provenance survives chained plans
-            source = source.with_columns(
-                pl.col("SeriesInstanceUID").alias("source_series_uid"),
-                pl.col("SOPInstanceUID").alias("source_sop_uid"),
-            )
         changes = self._changes().drop("source_series_uid")
-        changes = changes.rename({"source_sop_uid": "_current_sop"})
-        untouched = source.filter(
-            ~pl.col("SOPInstanceUID").is_in(changes["_current_sop"].implode())
-        )
-        joined = source.join(
+        instances = _changed(self._source.instances, changes, "SeriesInstanceUID")
+        resends = _changed(
+            self._source.resends,
             changes,
-            left_on="SOPInstanceUID",
-            right_on="_current_sop",
-            how="inner",
-            suffix="_new",
+            "SeriesInstanceUID",
+            chain=self.frame.select(
+                pl.col("SOPInstanceUID").alias("_current_sop"),
+                pl.col("source_series_uid").alias("_current_series"),
+            ),
         )
-        changed = joined.with_columns(
-            [
-                pl.col(f"{c}_new").alias(c)
-                for c in changes.columns
-                if f"{c}_new" in joined.columns
-            ]
-        ).select(untouched.columns)
-        instances = pl.concat([untouched, changed], how="vertical_relaxed").sort("path")
-        resends = self._source.resends.filter(
-            pl.col("SOPInstanceUID").is_in(untouched["SOPInstanceUID"].implode())
+        return self._wrap(
+            instances.sort("path"), resends.sort("path"), self._source.errors
         )
-        return type(self._source)(instances, resends, self._source.errors)
 
     def write(
         self,
@@ -190,7 +230,7 @@ class Plan:
         *,
         overwrite: bool = False,
         progress: bool | None = None,
-    ) -> Collection:
+    ) -> R:
         """Write the changed instances as new DICOM files into ``dest``; rescan them.
 
         Only ``dest`` is written, atomically (temporary file, then rename); source
@@ -201,7 +241,7 @@ class Plan:
         Returns
         -------
         Collection
-            The scan of the written files.
+            The scan of the written files (made by ``wrap``).
 
         Raises
         ------
@@ -233,7 +273,59 @@ class Plan:
         )
         instances, resends = resolve_resends(copies)
         _check_rescan(self.frame, instances, errors)
-        return type(self._source)(instances, resends, errors)
+        return self._wrap(instances, resends, errors)
+
+
+def _changed(
+    frame: pl.DataFrame,
+    changes: pl.DataFrame,
+    series: str,
+    *,
+    chain: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """``frame`` with the plan's ``changes`` applied to the rows they name, and
+    provenance columns on every row; no row is added or dropped.
+
+    With ``chain`` (plan SOPInstanceUID → its source series), only rows in that
+    series change: a conflict copy filed under another series keeps its UIDs.
+    """
+    if "source_sop_uid" not in frame.columns:  # provenance survives chained plans
+        frame = frame.with_columns(
+            pl.col(series).alias("source_series_uid"),
+            pl.col("SOPInstanceUID").alias("source_sop_uid"),
+        )
+    changes = changes.rename({"source_sop_uid": "_current_sop"})
+    keyed = frame.with_row_index("_row")
+    if chain is not None:
+        changes = changes.join(chain, on="_current_sop", how="inner")
+        joined = keyed.join(
+            changes,
+            left_on=["SOPInstanceUID", series],
+            right_on=["_current_sop", "_current_series"],
+            how="inner",
+            suffix="_new",
+        )
+    else:
+        joined = keyed.join(
+            changes,
+            left_on="SOPInstanceUID",
+            right_on="_current_sop",
+            how="inner",
+            suffix="_new",
+        )
+    changed = joined.with_columns(
+        [
+            pl.col(f"{c}_new").alias(c)
+            for c in changes.columns
+            if f"{c}_new" in joined.columns
+        ]
+    ).select(keyed.columns)
+    untouched = keyed.filter(~pl.col("_row").is_in(changed["_row"].implode()))
+    return (
+        pl.concat([untouched, changed], how="vertical_relaxed")
+        .sort("_row")
+        .drop("_row")
+    )
 
 
 def _check_rescan(

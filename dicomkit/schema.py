@@ -42,6 +42,7 @@ __all__ = [
     "LEVEL_ATTRIBUTES",
     "LEVEL_KEYS",
     "OWN_COLUMNS",
+    "PIXEL_FORMAT",
     "Kind",
     "convert_value",
     "instance_schema",
@@ -147,6 +148,20 @@ FRAME_AXIS_KEYS: tuple[str, ...] = (
     "AcquisitionNumber",
     "AcquisitionTime",
     "ContentTime",
+)
+
+#: What "one pixel format" means: instances that differ in any of these cannot be
+#: stacked into one array. The one definition used by ``verify()``
+#: (``mixed_pixel_format``) and by ``split_series`` / ``merge_series``
+#: (``"pixel_format"``).
+PIXEL_FORMAT: tuple[str, ...] = (
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "PhotometricInterpretation",
 )
 
 #: dicomkit's own instance columns (lower snake_case, so never a DICOM keyword).

@@ -186,7 +186,7 @@ def test_killed_scan_to_parquet_leaves_the_old_index(
 _PLAN = """
     import dicomkit as dk
     col = dk.read_parquet({index!r})
-    plan = col.merge_series({uids!r}, key="k")
+    plan = col.merge_series({uids!r}, allow_mixed=True, key="k")
     print("ready", flush=True)
     plan.write({dest!r}, overwrite=True, progress=False)
     print("done", flush=True)
@@ -201,7 +201,7 @@ def test_killed_plan_write_leaves_only_whole_files(
     index, dest = tmp_path / "index.parquet", tmp_path / "dest"
     col.write_parquet(index)
     uids = col.series["SeriesInstanceUID"].to_list()[:2]
-    plan = col.merge_series(uids, key="k")
+    plan = col.merge_series(uids, allow_mixed=True, key="k")  # CT + MR: a big write
     expected = set(plan.frame["new_sop_uid"])
     code = _PLAN.format(index=str(index), uids=uids, dest=str(dest))
     temp = r"\.dicomkit-[0-9a-f]{8}-[0-9]+-.*\.tmp"

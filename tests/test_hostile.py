@@ -361,7 +361,10 @@ def test_plot_labels_are_bounded(col: dk.Collection) -> None:
 def test_plan_reprs_and_reasons(col: dk.Collection) -> None:
     values = col.filter(pl.col("PatientID") == IMG)
     merge = values.merge_series(
-        values.series["SeriesInstanceUID"].to_list(), key="k", allow_cross_study=True
+        values.series["SeriesInstanceUID"].to_list(),
+        key="k",
+        allow_cross_study=True,
+        allow_mixed=True,
     )
     split = values.split_series(f"{UID_ROOT}2.7", key="k")
     for plan in (merge, split):

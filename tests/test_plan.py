@@ -59,11 +59,30 @@ def test_split_uids_are_deterministic_and_valid(col: dk.Collection) -> None:
     assert a["new_sop_uid"].n_unique() == 40
 
 
+def test_dual_echo_kept_as_4d(col: dk.Collection) -> None:
+    # EchoNumbers is a List column: this raised InvalidOperationError before
+    plan = col.split_series(DUAL_ECHO, repeats="4d", key="k")
+    assert plan.summary()["n_instances"].to_list() == [40]
+    assert plan.frame["volume"].value_counts().sort("volume").rows() == [
+        (1, 20),
+        (2, 20),
+    ]
+    assert "told apart by EchoNumbers, kept together as 2 volumes" in repr(plan)
+    new = plan.apply()
+    assert new.n_files == col.n_files
+    found = new.verify().filter(pl.col("uid") == DUAL_ECHO)
+    assert found["check"].to_list() == ["duplicate_position"]
+    assert found["severity"].to_list() == ["warning"]  # a clean 4-D repeat
+
+
 def test_split_everything_and_apply(col: dk.Collection) -> None:
     plan = col.split_series(key="k")
     assert set(plan.frame["source_series_uid"]) == {LOCALIZED_CT, DUAL_ECHO}
     new = plan.apply()
     assert len(new) == len(col)
+    # files seen never change: the sample's resends and errors are all kept
+    assert (new.n_files, new.resends.height, new.errors.height) == (219, 3, 3)
+    assert new.n_files == col.n_files
     assert new.series.height == col.series.height + 2
     moved = new.instances.filter(pl.col("source_series_uid") == DUAL_ECHO)
     assert moved["SeriesInstanceUID"].n_unique() == 2
@@ -78,12 +97,31 @@ def test_split_everything_and_apply(col: dk.Collection) -> None:
 
 def test_ct_is_never_split_on_dose_or_time(col: dk.Collection) -> None:
     tilted = col.filter(pl.col("SeriesDescription") == "Head seq 5.0 H31s tilt")
-    varied = tilted.instances.with_columns(
-        pl.int_range(pl.len()).cast(pl.Float64).alias("EchoTime"),  # stands in for dose
-        pl.int_range(pl.len()).cast(pl.Int64).alias("AcquisitionNumber"),
+    # per-slice values of the keys an MR series is split on (echo, image type,
+    # series number), of dose stand-ins and of per-slice times
+    varied = (
+        tilted.instances.with_columns(
+            pl.int_range(pl.len())
+            .cast(pl.Float64)
+            .alias("EchoTime"),  # stands in for dose
+            pl.int_range(pl.len()).cast(pl.Int64).alias("AcquisitionNumber"),
+            pl.int_range(1, pl.len() + 1).cast(pl.Int64).alias("_n"),
+        )
+        .with_columns(
+            pl.concat_list(pl.col("_n")).alias("EchoNumbers"),
+            (pl.col("SeriesNumber") + pl.col("_n") % 2).alias("SeriesNumber"),
+            pl.when(pl.col("_n") % 2 == 0)
+            .then(pl.lit(["DERIVED", "SECONDARY", "P"]))
+            .otherwise(pl.col("ImageType"))
+            .alias("ImageType"),
+        )
+        .drop("_n")
     )
     plan = dk.Collection(varied).split_series(key="k")
     assert plan.frame.is_empty()
+    # the same values in an MR series split it: only the modality guards CT
+    as_mr = varied.with_columns(pl.lit("MR").alias("Modality"))
+    assert dk.Collection(as_mr).split_series(key="k").summary().height > 1
 
 
 def test_split_by_keyword_and_unknown_criterion(col: dk.Collection) -> None:
@@ -126,8 +164,20 @@ def test_merge_across_studies_is_refused_unless_asked(col: dk.Collection) -> Non
         match=r"belong to different patients \(PatientID: PAT002, PAT003\) and different studies",
     ):
         col.merge_series([FLAIR[0], KNEE], key="k")
+    # the knee is sagittal, in its own frame of reference: a split would separate
+    # them again, so the merge needs allow_mixed as well
+    with pytest.raises(
+        dk.MergeError, match=r"cannot be one series: orientation differs"
+    ):
+        col.merge_series(
+            [FLAIR[0], KNEE], into=FLAIR[0], allow_cross_study=True, key="k"
+        )
     plan = col.merge_series(
-        [FLAIR[0], KNEE], into=FLAIR[0], allow_cross_study=True, key="k"
+        [FLAIR[0], KNEE],
+        into=FLAIR[0],
+        allow_cross_study=True,
+        allow_mixed=True,
+        key="k",
     )
     reason = plan.summary()["reason"][0]
     assert "harmonised to the target's values: PatientID" in reason

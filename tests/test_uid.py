@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import re
 import uuid
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydicom.uid import generate_uid
+from pydicom.uid import RE_VALID_UID, generate_uid
 
 from dicomkit import uid as U
 
@@ -109,21 +110,52 @@ def test_valid_components_join_to_a_valid_uid_iff_short_enough(
     assert U.is_valid(uid) == (len(uid) <= 64)
 
 
-@given(st.text())
-def test_is_valid_is_problems_empty(text: str) -> None:
-    assert U.is_valid(text) == (U.problems(text) == [])
+# PS3.5's own examples, with the validity the standard gives them: the transfer
+# syntaxes of Annex A, the UUID-derived UID of Annex B.2 (the UUID
+# f81d4fae-7dec-11d0-a765-00a0c91e6bf6 as an integer), and the rules of §9.1: no
+# leading zero in a component, at most 64 characters, digits and dots only.
+PS3_5 = [
+    ("1.2.840.10008.1.2", True),  # Implicit VR Little Endian (A.1)
+    ("1.2.840.10008.1.2.1", True),  # Explicit VR Little Endian (A.2)
+    ("1.2.840.10008.1.2.2", True),  # Explicit VR Big Endian (A.3)
+    ("1.2.840.10008.1.2.4.50", True),  # JPEG Baseline (A.4.1)
+    ("2.25.329800735698586629295641978511506172918", True),  # B.2
+    ("1.2.840.10008.1.2.01", False),  # "shall not begin with 0" unless it is "0"
+    ("1.2.840.010008.1.2", False),
+    ("1.2.840.10008.1.2.0", True),  # a single 0 is a valid component
+    ("2.25." + "3" * 60, False),  # 65 characters
+    ("2.25." + "3" * 59, True),  # 64 characters
+    ("1.2.840.10008.1.2.1\0", True),  # padded with NUL to an even length (§6.2)
+    ("1.2.840.10008.1.2.1 ", False),  # padded with a space: not a UI character
+    ("1.2.840.10008..1.2", False),
+    ("1.2.840.10008.1.2.", False),
+    ("1.2.840.10008.1.2.a", False),
+]
 
 
-@given(st.text(alphabet="0123456789.a \0", max_size=80))
-def test_validity_matches_the_rules(text: str) -> None:
+@pytest.mark.parametrize(("uid", "expected"), PS3_5)
+def test_the_standards_examples(uid: str, expected: bool) -> None:
+    assert U.is_valid(uid) is expected
+    assert (U.problems(uid) == []) is expected
+
+
+# An independent oracle: pydicom's pattern for a valid UI value, matched over the
+# whole text (pydicom's own UID.is_valid uses re.match, whose "$" also accepts a
+# trailing newline), after removing the NUL padding.
+def oracle(text: str) -> bool:
     stripped = text.rstrip("\0")
-    parts = stripped.split(".")
-    expected = (
-        0 < len(stripped) <= 64
-        and all(p.isdigit() and (p == "0" or p[0] != "0") for p in parts)
-        and all(c in "0123456789." for c in stripped)
-    )
-    assert U.is_valid(text) == expected
+    return len(stripped) <= 64 and re.fullmatch(RE_VALID_UID, stripped) is not None
+
+
+@given(st.text(alphabet="0123456789.a \0\n", max_size=80))
+def test_validity_matches_an_independent_oracle(text: str) -> None:
+    assert U.is_valid(text) == oracle(text)
+    assert (U.problems(text) == []) == oracle(text)
+
+
+@given(st.text())
+def test_any_text_is_judged_like_the_oracle(text: str) -> None:
+    assert U.is_valid(text) == oracle(text)
 
 
 # ------------------------------------------------------------------------------ explain

@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from dicomkit.schema import PIXEL_FORMAT
 from dicomkit.verify._common import finding, shown
 
 _PATIENT_ATTRIBUTES = ("PatientName", "PatientBirthDate", "PatientSex")
@@ -16,15 +17,6 @@ _STUDY_ATTRIBUTES = (
     "StudyDescription",
     "AccessionNumber",
     "StudyID",
-)
-_PIXEL_FORMAT = (
-    "Rows",
-    "Columns",
-    "SamplesPerPixel",
-    "BitsAllocated",
-    "BitsStored",
-    "PixelRepresentation",
-    "PhotometricInterpretation",
 )
 
 
@@ -101,7 +93,7 @@ def consistency_findings(instances: pl.DataFrame) -> list[dict[str, Any]]:
                 )
             )
     # inside a series
-    columns = ["Modality", "FrameOfReferenceUID", *_PIXEL_FORMAT]
+    columns = ["Modality", "FrameOfReferenceUID", *PIXEL_FORMAT]
     for row in _varying(instances, "SeriesInstanceUID", columns).iter_rows(named=True):
         uid, sops = row["SeriesInstanceUID"], row["SOPInstanceUID"]
         if len(row["Modality"]) > 1:
@@ -133,7 +125,7 @@ def consistency_findings(instances: pl.DataFrame) -> list[dict[str, Any]]:
                     severity="warning" if each_own else None,
                 )
             )
-        differ = [c for c in _PIXEL_FORMAT if c in row and len(row[c]) > 1]
+        differ = [c for c in PIXEL_FORMAT if c in row and len(row[c]) > 1]
         if differ:
             detail = "; ".join(f"{c}: {shown(row[c])}" for c in differ)
             out.append(
