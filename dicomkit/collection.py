@@ -17,9 +17,9 @@ import polars as pl
 
 from dicomkit.exceptions import UnknownUIDError
 from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, level_view, resolve_resends
+from dicomkit.io.content import fill_content_hashes
 from dicomkit.io.frames import read_frame_geometry
 from dicomkit.io.parquet import write_index
-from dicomkit.io.scan import fill_content_hashes
 from dicomkit.ops import Repeats, merge_plan, split_plan, suggest_merges
 from dicomkit.plan import Plan
 from dicomkit.render import Limits, html_summary, problem_lines, text_summary

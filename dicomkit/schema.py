@@ -42,6 +42,7 @@ __all__ = [
     "LEVEL_ATTRIBUTES",
     "LEVEL_KEYS",
     "OWN_COLUMNS",
+    "RESEND_COLUMNS",
     "Kind",
     "convert_value",
     "instance_schema",
@@ -167,6 +168,14 @@ ERROR_SCHEMA: dict[str, pl.DataType] = {
     "mtime_ns": pl.Int64(),
     "reason": pl.Utf8(),
     "message": pl.Utf8(),
+}
+
+#: Columns a resend row has beyond the instance columns (the ``resends`` frame;
+#: :func:`dicomkit.hierarchy.resolve_resends` fills them).
+RESEND_COLUMNS: dict[str, pl.DataType] = {
+    "resend": pl.Utf8(),
+    "replaced_by": pl.Utf8(),
+    "differs": pl.List(pl.Utf8()),
 }
 
 #: The key column of each level.

@@ -39,7 +39,7 @@ from dicomkit.io.fastread import LONG_VRS, SHORT_VRS, ReadPlan, TooLarge, read_f
 from dicomkit.io.walk import FileEntry, NotRegularFileError, open_regular
 from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
 
-__all__ = ["BoundedReader", "Row", "read_batch", "read_header"]
+__all__ = ["BoundedReader", "Parser", "Row", "read_batch", "read_header"]
 
 #: ``("instance", {column: value})``, ``("instance", (value, …))`` in the column
 #: order of :func:`dicomkit.schema.instance_schema`, or ``("error", {column: value})``.
@@ -59,11 +59,13 @@ _MAX_FRAGMENTS = 1_000_000
 _META_PEEK = 8192  # bytes read first: the preamble and (nearly always) the file meta
 
 
-Reader = Literal["fast", "pydicom"]
+#: Which header parser reads: the fast element walker (with pydicom for what it
+#: hands back), or pydicom always (the reference the fast one is tested against).
+Parser = Literal["fast", "pydicom"]
 
 
 def read_batch(
-    entries: Sequence[FileEntry], keywords: Sequence[str], *, reader: Reader = "fast"
+    entries: Sequence[FileEntry], keywords: Sequence[str], *, reader: Parser = "fast"
 ) -> list[Row]:
     """Read many files (one task of a parallel scan); see :func:`read_header`.
 
