@@ -307,7 +307,9 @@ def open_store(
     _check_cache_option(cache)
     started_ns = time.time_ns() if started_ns is None else started_ns
     keywords = tuple(keywords)
-    target, explicit = _target(cache, sources, is_folder, recursive, keywords)
+    target, explicit = _target(
+        cache, keywords, sources=sources, is_folder=is_folder, recursive=recursive
+    )
     if target is None:
         return NoCache(keywords)
     store = CacheStore(
@@ -345,7 +347,12 @@ class CacheStore:
         min_files: int = 0,
     ) -> None:
         self.file = CacheFile(
-            path, tuple(keywords), sources, recursive, started_ns, explicit=explicit
+            path,
+            tuple(keywords),
+            sources=sources,
+            recursive=recursive,
+            started_ns=started_ns,
+            explicit=explicit,
         )
         self.keywords = tuple(keywords)
         self.min_files = min_files
@@ -512,17 +519,21 @@ def _check_cache_option(cache: object) -> None:
 
 def _target(
     cache: CacheOption,
-    sources: list[str],
-    folder: bool,
-    recursive: bool,
     keywords: tuple[str, ...],
+    *,
+    sources: list[str],
+    is_folder: bool,
+    recursive: bool,
 ) -> tuple[str | None, bool]:
     """The cache file to use, if any, and whether the user named it."""
-    if cache is False or (cache is None and not folder):
+    if cache is False or (cache is None and not is_folder):
         return None, False
     if cache is not None and cache is not True:
         return os.path.abspath(os.fspath(cache)), True
-    path = str(default_cache_dir() / cache_file_name(sources, recursive, keywords))
+    path = str(
+        default_cache_dir()
+        / cache_file_name(sources, recursive=recursive, keywords=keywords)
+    )
     if _inside_any(path, sources):
         if cache is True:
             warn(

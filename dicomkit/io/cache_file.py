@@ -53,7 +53,7 @@ def default_cache_dir() -> Path:
 
 
 def cache_file_name(
-    sources: Sequence[str], recursive: bool, keywords: Sequence[str]
+    sources: Sequence[str], *, recursive: bool, keywords: Sequence[str]
 ) -> str:
     """``scan-<hash>.parquet`` for these absolute sources, flag and keywords."""
     key = json.dumps(
@@ -76,10 +76,10 @@ class CacheFile:
         self,
         path: str,
         keywords: tuple[str, ...],
+        *,
         sources: list[str],
         recursive: bool,
         started_ns: int,
-        *,
         explicit: bool = False,
     ) -> None:
         self.path = path
