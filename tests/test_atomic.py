@@ -40,7 +40,7 @@ import pytest
 from pydicom import dcmread
 
 import dicomkit as dk
-from benchmarks.corpus import PIXEL_BYTES, write_corpus
+from dicomkit.corpus import PIXEL_BYTES, write_corpus
 from dicomkit.io import cache
 from dicomkit.pipeline import scan_files
 from dicomkit.schema import DEFAULT_KEYWORDS

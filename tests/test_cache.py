@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import dicomkit as dk
-from benchmarks.corpus import write_corpus
 from dicomkit import pipeline
+from dicomkit.corpus import write_corpus
 from dicomkit.io import cache
 from dicomkit.io.cache import CacheStats
 from dicomkit.io.scan import InProcessReader, OnBatch

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from benchmarks.corpus import write_corpus
+from dicomkit.corpus import write_corpus
 from dicomkit.io import fastread
 from dicomkit.io.fastread import ReadPlan, read_fast
 from dicomkit.io.header import read_batch

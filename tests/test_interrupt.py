@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import dicomkit as dk
-from benchmarks.corpus import write_corpus
+from dicomkit.corpus import write_corpus
 from tests.conftest import ROOT, MakeFile
 
 

@@ -51,6 +51,7 @@ LAYER_OF: dict[str, str] = {
     "dicomkit.cli": "top",
     "dicomkit.__main__": "top",
     "dicomkit.sample": "top",
+    "dicomkit.corpus": "top",
     "dicomkit": "top",
 }
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import dicomkit as dk
-from benchmarks.corpus import write_corpus
+from dicomkit.corpus import write_corpus
 from tests.conftest import SAMPLE, MakeFile
 
 DUAL_ECHO = "1.2.840.113619.2.410.4057621.1683036310.2.3"
