@@ -19,8 +19,9 @@ The extension points are protocols, passed in:
   entries and reads their header rows and error rows, batch by batch; a
   :class:`~dicomkit.io.source.FileSource` reads with a
   :class:`~dicomkit.io.scan.Reader` (in-process, parallel processes, an executor);
-* a :class:`~dicomkit.io.cache.Store` says what must be read and keeps the result
-  (:class:`~dicomkit.io.cache.NoCache` keeps nothing);
+* a :class:`~dicomkit.io.store.Store` says what must be read and keeps the result
+  (:class:`~dicomkit.io.cache.CacheStore`; :class:`~dicomkit.io.store.NoCache`
+  keeps nothing);
 * a :class:`~dicomkit.io.sink.Sink` receives the rows and makes the output.
 
 Examples
@@ -50,7 +51,7 @@ import polars as pl
 
 from dicomkit.exceptions import DuplicateInstanceError
 from dicomkit.hierarchy import OnDuplicate, resolve_resends
-from dicomkit.io.cache import CacheOption, CacheStats, NoCache, Store, open_store
+from dicomkit.io.cache import CacheOption, open_store
 from dicomkit.io.content import fill_content_hashes
 from dicomkit.io.scan import AutoReader, ExecutorReader, Reader, read_entries
 from dicomkit.io.sink import (
@@ -62,6 +63,7 @@ from dicomkit.io.sink import (
     Sink,
 )
 from dicomkit.io.source import FileSource, Source
+from dicomkit.io.store import CacheStats, NoCache, Store
 from dicomkit.io.walk import PathLike
 
 __all__ = ["ScanResult", "run_scan", "scan_files", "scan_to_index"]
@@ -92,21 +94,21 @@ def run_scan(
     """Walk → cache diff → read headers → content hashes → resolve resends → result.
 
     ``keywords`` are validated keywords (:func:`dicomkit.schema.validate_keywords`);
-    ``store`` defaults to :class:`~dicomkit.io.cache.NoCache`. Every entry the
+    ``store`` defaults to :class:`~dicomkit.io.store.NoCache`. Every entry the
     source lists ends up as one instance, resend or error row of the output.
     """
     _check_on_duplicate(on_duplicate)
     keywords = tuple(keywords)
     store = NoCache(keywords) if store is None else store
-    for entries, walk_errors in source.walk():
-        cached = store.lookup(entries)
+    for entries, walk_errors in source.walk():  # walk
+        cached = store.lookup(entries)  # cache diff
         sink.add(cached.copies, pl.concat([walk_errors, cached.errors]))
 
         def on_batch(copies: pl.DataFrame, errors: pl.DataFrame) -> None:
             store.checkpoint(copies, errors)
             sink.add(copies, errors)
 
-        try:
+        try:  # read headers
             read_entries(
                 cached.to_read,
                 keywords,
@@ -118,10 +120,10 @@ def run_scan(
         except BaseException:
             store.interrupted()  # keep what was read: the next scan resumes from it
             raise
-    split = store.stored_split(on_duplicate)
+    split = store.stored_split(on_duplicate)  # unchanged since the last scan?
     if split is None:
-        copies = fill_content_hashes(sink.copies(), source.content_hash)
-        try:
+        copies = fill_content_hashes(sink.copies(), source.content_hash)  # hashes
+        try:  # resolve resends: the hierarchy's rule
             split = resolve_resends(copies, on_duplicate=on_duplicate)
         except DuplicateInstanceError:
             store.save_unresolved(copies)

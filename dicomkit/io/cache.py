@@ -1,12 +1,14 @@
 """The incremental scan cache: a rescan stats every file and reads only what changed.
 
 The *cache diff* stage of the scan pipeline (:func:`dicomkit.pipeline.run_scan`). A
-:class:`Store` is asked which of the walked files must be read (``lookup``), sees
-every batch read (``checkpoint``), and keeps the result (``save``).
-:class:`CacheStore` keeps every file's row in one parquet file, so that the next
-scan of the same source reads only the files that were added or modified;
-:class:`NoCache` (``cache=False``) keeps nothing. :func:`open_store` picks one for
-``dk.scan(cache=...)``. Every ``save`` returns the :class:`CacheStats` of the scan.
+:class:`~dicomkit.io.store.Store` is asked which of the walked files must be read
+(``lookup``), sees every batch read (``checkpoint``), and keeps the result
+(``save``). :class:`CacheStore` keeps every file's row in one parquet file
+(:mod:`dicomkit.io.cache_file`), so that the next scan of the same source reads
+only the files that were added or modified; :class:`~dicomkit.io.store.NoCache`
+(``cache=False``) keeps nothing. :func:`open_store` picks one for
+``dk.scan(cache=...)``. Every ``save`` returns the
+:class:`~dicomkit.io.store.CacheStats` of the scan.
 
 When the cache is used (``dk.scan(..., cache=...)``)
 -----------------------------------------------------
@@ -115,8 +117,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import Any, TypeAlias
 
 import polars as pl
 
@@ -131,6 +132,7 @@ from dicomkit.io.cache_file import (
     cache_schema,
     default_cache_dir,
 )
+from dicomkit.io.store import CacheStats, Lookup, NoCache, Store
 from dicomkit.io.walk import FileEntry, PathLike, text_path
 from dicomkit.schema import ERROR_SCHEMA, RESEND_COLUMNS, instance_schema
 
@@ -169,123 +171,6 @@ COARSE_MTIME_WINDOW_NS = 2_000_000_000
 _KEYS = ["path", "file_size", "mtime_ns"]
 _KEY_SCHEMA = {"path": pl.Utf8(), "file_size": pl.Int64(), "mtime_ns": pl.Int64()}
 _VOLATILE_REASONS = ("unreadable",)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CacheStats:
-    """What one scan did with its cache (for tests and benchmarks)."""
-
-    #: The cache file, or ``None`` when the scan ran without a cache.
-    path: str | None
-    #: Regular files the walk found.
-    n_files: int
-    #: Files whose rows came from the cache.
-    n_cached: int
-    #: Files whose headers were read.
-    n_read: int
-    #: Cached files the walk no longer found.
-    n_removed: int
-    #: The stored instance/resend split was returned without resolving again.
-    reused_resolution: bool
-    #: Checkpoints (partial caches) written while files were read.
-    n_checkpoints: int = 0
-    #: The cache file was (re)written at the end of the scan.
-    written: bool
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """The cache diff of a walk: what to read, and the rows kept for the rest."""
-
-    #: The entries whose headers must be read.
-    to_read: list[FileEntry]
-    #: The cached instance rows (unresolved copies) of the other entries.
-    copies: pl.DataFrame
-    #: The cached error rows of the other entries.
-    errors: pl.DataFrame
-
-
-class Store(Protocol):
-    """The cache stage of a scan: one object per scan, used in this order."""
-
-    #: ``skip(path)``: leave the store's own files out of the walk (or ``None``).
-    skip: Callable[[str], bool] | None
-
-    def lookup(self, entries: list[FileEntry]) -> Lookup:
-        """Which of the walked ``entries`` to read; the cached rows of the others."""
-        ...
-
-    def checkpoint(self, copies: pl.DataFrame, errors: pl.DataFrame) -> None:
-        """See one batch as it is read (and write a checkpoint when one is due)."""
-        ...
-
-    def interrupted(self) -> None:
-        """Reading stopped (Ctrl-C, an error): keep what was read."""
-        ...
-
-    def stored_split(
-        self, on_duplicate: str
-    ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-        """``(instances, resends)`` stored by the last scan, if they still hold."""
-        ...
-
-    def save_unresolved(self, copies: pl.DataFrame) -> None:
-        """Keep the copies when resolving them failed (``on_duplicate='error'``)."""
-        ...
-
-    def save(
-        self, instances: pl.DataFrame, resends: pl.DataFrame, *, on_duplicate: str
-    ) -> CacheStats:
-        """Keep the resolved scan; say what the scan did."""
-        ...
-
-
-class NoCache:
-    """A store that keeps nothing: every file is read (``cache=False``)."""
-
-    skip: Callable[[str], bool] | None = None
-
-    def __init__(self, keywords: Sequence[str]) -> None:
-        self.keywords = tuple(keywords)
-        self.n_files = 0
-
-    def lookup(self, entries: list[FileEntry]) -> Lookup:
-        """Read every entry."""
-        self.n_files += len(entries)
-        return Lookup(
-            entries,
-            pl.DataFrame(schema=instance_schema(self.keywords)),
-            pl.DataFrame(schema=ERROR_SCHEMA),
-        )
-
-    def checkpoint(self, copies: pl.DataFrame, errors: pl.DataFrame) -> None:
-        """Nothing to keep."""
-
-    def interrupted(self) -> None:
-        """Nothing to keep."""
-
-    def stored_split(
-        self, on_duplicate: str
-    ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-        """Nothing stored."""
-        return None
-
-    def save_unresolved(self, copies: pl.DataFrame) -> None:
-        """Nothing to keep."""
-
-    def save(
-        self, instances: pl.DataFrame, resends: pl.DataFrame, *, on_duplicate: str
-    ) -> CacheStats:
-        """Every file was read; nothing written."""
-        return CacheStats(
-            path=None,
-            n_files=self.n_files,
-            n_cached=0,
-            n_read=self.n_files,
-            n_removed=0,
-            reused_resolution=False,
-            written=False,
-        )
 
 
 def open_store(
