@@ -687,3 +687,14 @@ def test_bad_arguments(data: Path) -> None:
         scan(data, cache=True, on_duplicate="last")
     with pytest.raises(FileNotFoundError):
         scan(data / "nope", cache=True)
+
+
+def test_an_unchanged_rescan_shows_no_progress_bar(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dk.scan(data, cache=True, progress=False)
+    dk.scan(data, cache=True, progress=True)  # nothing to read
+    assert "dicomkit scan" not in capsys.readouterr().err
+    (data / "s0" / "im0.dcm").touch()
+    dk.scan(data, cache=True, progress=True)  # one file to read: a bar
+    assert "dicomkit scan" in capsys.readouterr().err

@@ -222,11 +222,14 @@ def read_entries(
     errors)`` is called with each batch as it completes; ``keep=False`` keeps
     nothing once it has (memory stays bounded, whatever the number of files) and
     returns empty frames. ``progress=None`` shows a bar only once reading has
-    lasted a second; ``True`` always, ``False`` never.
+    lasted a second; ``True`` always (when there is anything to read), ``False``
+    never.
     """
+    keywords = tuple(keywords)
+    if not entries:  # nothing to read (an unchanged rescan): no bar either
+        return rows_to_frames([], keywords)
     from tqdm.auto import tqdm  # imported here: only scans need it
 
-    keywords = tuple(keywords)
     reader = AutoReader() if reader is None else reader
     bar = tqdm(
         total=len(entries),
@@ -246,8 +249,7 @@ def read_entries(
             on_batch(copies, errors)
 
     try:
-        if entries:
-            reader.read(entries, keywords, done)
+        reader.read(entries, keywords, done)
     finally:
         bar.close()
     if not results:
