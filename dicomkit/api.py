@@ -94,6 +94,13 @@ def scan(
     -------
     Collection
 
+    See Also
+    --------
+    dicomkit.pipeline.scan_files : the same scan, returning its frames and stats
+        (files read, taken from the cache) and taking a ``reader``
+        (:mod:`dicomkit.io.scan`); :func:`dicomkit.pipeline.run_scan` runs any
+        :class:`~dicomkit.io.source.Source` (README: Architecture).
+
     Raises
     ------
     FileNotFoundError
