@@ -61,7 +61,7 @@ import polars as pl
 
 from dicomkit._warnings import warn
 from dicomkit.io.header import Parser, read_batch
-from dicomkit.io.rows import Batch, rows_to_frames
+from dicomkit.io.rows import Batch, empty_frames, rows_to_frames
 from dicomkit.io.walk import FileEntry
 
 __all__ = [
@@ -227,7 +227,7 @@ def read_entries(
     """
     keywords = tuple(keywords)
     if not entries:  # nothing to read (an unchanged rescan): no bar either
-        return rows_to_frames([], keywords)
+        return empty_frames(keywords)
     from tqdm.auto import tqdm  # imported here: only scans need it
 
     reader = AutoReader() if reader is None else reader
@@ -253,7 +253,7 @@ def read_entries(
     finally:
         bar.close()
     if not results:
-        return rows_to_frames([], keywords)
+        return empty_frames(keywords)
     copies = pl.concat([c for c, _ in results], how="vertical")
     errors = pl.concat([e for _, e in results], how="vertical")
     return copies, errors.sort("path")

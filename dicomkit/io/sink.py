@@ -52,7 +52,7 @@ from dicomkit.io.parquet import (
     scan_index,
     write_part,
 )
-from dicomkit.schema import ERROR_SCHEMA, instance_schema
+from dicomkit.io.rows import empty_frames
 
 __all__ = [
     "DEFAULT_ROWS_PER_PART",
@@ -101,7 +101,7 @@ class MemorySink:
     """Keep every batch in memory; the output is the collection's :class:`Frames`."""
 
     def __init__(self, keywords: Sequence[str]) -> None:
-        self.empty = pl.DataFrame(schema=instance_schema(keywords))
+        self.keywords = tuple(keywords)
         self.copy_batches: list[pl.DataFrame] = []
         self.error_batches: list[pl.DataFrame] = []
 
@@ -115,14 +115,14 @@ class MemorySink:
     def copies(self) -> pl.DataFrame:
         """Every copy: the resend rule sees them all, unique ones too."""
         if not self.copy_batches:
-            return self.empty
+            return empty_frames(self.keywords)[0]
         return pl.concat(self.copy_batches, how="vertical")
 
     def finish(self, instances: pl.DataFrame, resends: pl.DataFrame) -> Frames:
         """The resolved frames, and every error row sorted by path."""
-        errors = pl.concat(
-            [pl.DataFrame(schema=ERROR_SCHEMA), *self.error_batches], how="vertical"
-        )
+        if not self.error_batches:
+            return Frames(instances, resends, empty_frames(self.keywords)[1])
+        errors = pl.concat(self.error_batches, how="vertical")
         return Frames(instances, resends, errors.sort("path"))
 
 

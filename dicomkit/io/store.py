@@ -18,8 +18,8 @@ from typing import Protocol
 
 import polars as pl
 
+from dicomkit.io.rows import empty_frames
 from dicomkit.io.walk import FileEntry
-from dicomkit.schema import ERROR_SCHEMA, instance_schema
 
 __all__ = ["CacheStats", "Lookup", "NoCache", "Store"]
 
@@ -105,11 +105,7 @@ class NoCache:
     def lookup(self, entries: list[FileEntry]) -> Lookup:
         """Read every entry."""
         self.n_files += len(entries)
-        return Lookup(
-            entries,
-            pl.DataFrame(schema=instance_schema(self.keywords)),
-            pl.DataFrame(schema=ERROR_SCHEMA),
-        )
+        return Lookup(entries, *empty_frames(self.keywords))
 
     def checkpoint(self, copies: pl.DataFrame, errors: pl.DataFrame) -> None:
         """Nothing to keep."""
