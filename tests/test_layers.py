@@ -32,6 +32,8 @@ LAYER_OF: dict[str, str] = {
     "dicomkit.exceptions": "base",
     "dicomkit._warnings": "base",
     "dicomkit.schema": "base",
+    "dicomkit._version": "base",  # (if present) the version, from package metadata
+    "dicomkit._typing": "base",  # (if present) shared type aliases
     "dicomkit.io": "io",
     "dicomkit.geometry": "logic",
     "dicomkit.uid": "logic",
