@@ -154,3 +154,23 @@ def test_on_duplicate_error_raises_through_the_pipeline() -> None:
             sink=MemorySink(DEFAULT_KEYWORDS),
             on_duplicate="error",
         )
+
+
+def test_a_cache_store_refuses_a_walk_in_chunks(tmp_path: Path) -> None:
+    from dicomkit.io.cache import CacheStore
+
+    store = CacheStore(
+        str(tmp_path / "cache.parquet"),
+        DEFAULT_KEYWORDS,
+        sources=[str(SAMPLE)],
+        recursive=True,
+        started_ns=0,
+    )
+    with pytest.raises(RuntimeError, match="one whole walk"):
+        run_scan(
+            FileSource(SAMPLE, chunk=100),
+            DEFAULT_KEYWORDS,
+            sink=MemorySink(DEFAULT_KEYWORDS),
+            store=store,
+            progress=False,
+        )

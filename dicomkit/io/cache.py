@@ -242,11 +242,24 @@ class CacheStore:
         self.keywords = tuple(keywords)
         self.min_files = min_files
         self.off: NoCache | None = None
+        self.looked_up = False
         self.every_files = CHECKPOINT_FILES
         self.every_seconds = CHECKPOINT_SECONDS
 
     def lookup(self, entries: list[FileEntry]) -> Lookup:
-        """The entries not cached unchanged, and the cached rows of the others."""
+        """The entries not cached unchanged, and the cached rows of the others.
+
+        Called once: the cache diff needs the whole walk (a source that lists in
+        chunks, as a scan straight to parquet does, runs without a cache).
+        """
+        if self.looked_up:
+            msg = (
+                "a CacheStore compares one whole walk with its file, and was given a "
+                "second listing: scan a source that lists in chunks without a cache "
+                "(cache=False / NoCache)"
+            )
+            raise RuntimeError(msg)
+        self.looked_up = True
         if len(entries) < self.min_files:
             self.off = NoCache(self.keywords)
             return self.off.lookup(entries)
