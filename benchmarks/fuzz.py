@@ -6,7 +6,7 @@
 
 The corpus is generated deterministically (same ``--seed``, same bytes) from a few
 real files, the *seeds*: sample files from ``data/sample`` (CT, MR, the bare data
-set without preamble, the truncated one), two files of :mod:`benchmarks.corpus`
+set without preamble, the truncated one), two files of :mod:`dicomkit.corpus`
 (private groups, nested sequences, implicit and explicit VR) and pydicom's own
 test files (CT_small, MR_small, implicit VR, big endian, deflated, multi-frame,
 RT plan and structure set, private and UN sequences, JPEG 2000, and

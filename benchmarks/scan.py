@@ -4,7 +4,7 @@
     python -m benchmarks.scan 3000         # another corpus size
     python -m benchmarks.scan --quick      # 2,000 files, 1 repeat (development)
 
-The corpus (:mod:`benchmarks.corpus`: synthetic 128×128 CT/MR, 3.6–5.2 KB headers
+The corpus (:mod:`dicomkit.corpus`: synthetic 128×128 CT/MR, 3.6–5.2 KB headers
 with private groups and sequences, 10% implicit VR) is generated once per size and
 corpus version into ``<tmp>/dicomkit-corpus-<n>-v<version>`` (``--corpus DIR`` to
 choose) and reused by later runs. Every file is read once before timing, so all
@@ -39,6 +39,7 @@ import argparse
 import contextlib
 import copy
 import gc
+import importlib
 import importlib.util
 import inspect
 import json
@@ -549,7 +550,13 @@ def table_build(folder: Path, repeat: int) -> TableBuild | str:
         return f"skipped ({exc})"
     build = getattr(scan_module, "rows_to_frames", None)
     read = getattr(header_module, "read_batch", None)
-    split = getattr(scan_module, "split_walk", None)
+    # where the walk is split into files and errors (io.scan, before io.source)
+    source_module = importlib.util.find_spec("dicomkit.io.source")
+    split = getattr(
+        importlib.import_module("dicomkit.io.source") if source_module else scan_module,
+        "split_walk",
+        None,
+    )
     if build is None or read is None or split is None:
         return "skipped (no rows_to_frames / read_batch in dicomkit.io)"
     entries, _ = split(walk(folder))

@@ -1,4 +1,8 @@
-"""Entry points: a folder or a saved index in, a :class:`~dicomkit.Collection` out."""
+"""Entry points: a folder or a saved index in, a :class:`~dicomkit.Collection` out.
+
+Thin wrappers: a scan is :mod:`dicomkit.pipeline`'s, an index is
+:mod:`dicomkit.io.parquet`'s.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ from concurrent.futures import Executor
 
 from dicomkit.collection import Collection
 from dicomkit.hierarchy import OnDuplicate
-from dicomkit.io.cache import CacheOption, scan_frames
+from dicomkit.io.cache import CacheOption
 from dicomkit.io.parquet import scan_index
-from dicomkit.io.sink import DEFAULT_ROWS_PER_PART, scan_to_index
+from dicomkit.io.sink import DEFAULT_ROWS_PER_PART
 from dicomkit.io.walk import PathLike
 from dicomkit.lazy import LazyCollection
+from dicomkit.pipeline import scan_files, scan_to_index
 from dicomkit.schema import validate_keywords
 
 __all__ = ["read_parquet", "scan", "scan_parquet", "scan_to_parquet"]
@@ -89,6 +94,13 @@ def scan(
     -------
     Collection
 
+    See Also
+    --------
+    dicomkit.pipeline.scan_files : the same scan, returning its frames and stats
+        (files read, taken from the cache) and taking a ``reader``
+        (:mod:`dicomkit.io.scan`); :func:`dicomkit.pipeline.run_scan` runs any
+        :class:`~dicomkit.io.source.Source` (README: Architecture).
+
     Raises
     ------
     FileNotFoundError
@@ -108,7 +120,7 @@ def scan(
     >>> col = dk.scan("archive/", cache=True)   # doctest: +SKIP
     """
     columns = validate_keywords(keywords)
-    instances, resends, errors = scan_frames(
+    result = scan_files(
         source,
         columns,
         recursive=recursive,
@@ -118,7 +130,7 @@ def scan(
         cache=cache,
         executor=executor,
     )
-    return Collection(instances, resends, errors)
+    return Collection(*result.output)
 
 
 def scan_to_parquet(
@@ -180,7 +192,7 @@ def scan_to_parquet(
     >>> col = dk.read_parquet("archive-index/")   # all of it, in memory  # doctest: +SKIP
     """
     columns = validate_keywords(keywords)
-    folder = scan_to_index(
+    result = scan_to_index(
         source,
         dest,
         columns,
@@ -191,7 +203,7 @@ def scan_to_parquet(
         executor=executor,
         rows_per_part=rows_per_part,
     )
-    return scan_parquet(folder)
+    return scan_parquet(result.output)
 
 
 def scan_parquet(path: str | os.PathLike[str]) -> LazyCollection:

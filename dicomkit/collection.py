@@ -24,9 +24,9 @@ from dicomkit.hierarchy import (
     resolve_resends,
     varying_attributes,
 )
+from dicomkit.io.content import fill_content_hashes
 from dicomkit.io.multiframe import multiframe_files, read_frame_geometry
 from dicomkit.io.parquet import write_index
-from dicomkit.io.scan import fill_content_hashes
 from dicomkit.nifti import Tilt
 from dicomkit.ops import Repeats, merge_plan, split_plan, suggest_merges
 from dicomkit.plan import Plan
@@ -352,7 +352,7 @@ class Collection:
         >>> manifest.filter(pl.col("status") == "refused")           # doctest: +SKIP
         >>> col.to_nifti("nifti", series=uid, allow_gaps=True)       # doctest: +SKIP
         """
-        from dicomkit.io.nifti import export_collection
+        from dicomkit.export import export_collection
 
         return export_collection(
             self, dest, series=series, allow_gaps=allow_gaps, tilt=tilt,

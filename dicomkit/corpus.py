@@ -1,4 +1,4 @@
-"""A deterministic corpus of synthetic CT/MR files, for benchmarks, tests and notebooks.
+"""A deterministic corpus of synthetic CT/MR files, for benchmarks and tests.
 
 ``write_corpus(dest, n)`` writes ``n`` files (128×128, 10% implicit VR) under
 ``dest`` in a patient/study/series layout (100 slices per series, 3 series per
@@ -165,7 +165,7 @@ def _series_dataset(series: int) -> Dataset:
     request.is_undefined_length_sequence_item = True
     ds.RequestAttributesSequence = Sequence([request])
     ds["RequestAttributesSequence"].is_undefined_length = True
-    _add_private_groups(ds, series, mr)
+    _add_private_groups(ds, series, mr=mr)
     return ds
 
 
@@ -174,7 +174,7 @@ def _private(group: int, offset: int) -> int:
     return group << 16 | 0x1000 | offset
 
 
-def _add_private_groups(ds: Dataset, series: int, mr: bool) -> None:
+def _add_private_groups(ds: Dataset, series: int, *, mr: bool) -> None:
     """GE-like and Siemens-like private groups (one block per group, at 0x10)."""
     ident = ds.private_block(0x0009, "GEMS_IDEN_01", create=True)
     ident.add_new(0x01, "LO", "CT_LIGHTSPEED" if not mr else "MR_SIGNA")

@@ -19,7 +19,7 @@ import polars as pl
 
 from dicomkit import geometry
 from dicomkit.exceptions import DuplicateInstanceError
-from dicomkit.schema import LEVEL_ATTRIBUTES, LEVEL_KEYS, OWN_COLUMNS
+from dicomkit.schema import LEVEL_ATTRIBUTES, LEVEL_KEYS, OWN_COLUMNS, RESEND_COLUMNS
 from dicomkit.text import plural
 
 __all__ = [
@@ -37,13 +37,6 @@ OnDuplicate = Literal["newest", "first", "error"]
 ViewLevel = Literal["patient", "study", "series"]
 #: An eager or a lazy frame: the level views are the same query on either.
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
-
-#: Columns a resend row has beyond the instance columns.
-RESEND_COLUMNS: dict[str, pl.DataType] = {
-    "resend": pl.Utf8(),
-    "replaced_by": pl.Utf8(),
-    "differs": pl.List(pl.Utf8()),
-}
 
 #: The UID chain: a copy that differs here is a uniqueness ``conflict``.
 _CHAIN = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID")

@@ -89,7 +89,9 @@ class LazyCollection:
         Keyword arguments go to :meth:`polars.LazyFrame.collect`.
         """
         table = self._table.collect(**kwargs)
-        frames = split_records(table, self._meta, os.path.isdir(self._source))
+        frames = split_records(
+            table, self._meta, partitioned=os.path.isdir(self._source)
+        )
         return Collection(frames["instance"], frames["resend"], frames["error"])
 
     def __repr__(self) -> str:

@@ -1,6 +1,6 @@
 """NIfTI export, the pure part: affines, axis order, gaps, sidecars and manifests.
 
-Nothing here reads or writes a file (:mod:`dicomkit.io.nifti` does, with nibabel);
+Nothing here reads or writes a file (:mod:`dicomkit.export` and :mod:`dicomkit.io.nifti` do, with nibabel);
 everything is a function of a :class:`~dicomkit.volume.Volume`, numpy arrays or
 instance frames, so every rule is tested without disk.
 

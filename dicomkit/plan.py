@@ -21,9 +21,8 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar, overload
 import polars as pl
 
 from dicomkit.exceptions import DicomkitError
-from dicomkit.hierarchy import resolve_resends
-from dicomkit.io.scan import read_files
 from dicomkit.io.write import write_instances
+from dicomkit.pipeline import scan_files
 from dicomkit.render import MAX_MESSAGE, clip
 from dicomkit.schema import validate_keywords
 from dicomkit.text import plural
@@ -266,12 +265,12 @@ class Plan(Generic[R]):
         )
         # DICOM keywords are never lower case; dicomkit's own columns always are
         keywords = [c for c in self._source.instances.columns if not c.islower()]
-        copies, errors = read_files(
+        instances, resends, errors = scan_files(
             written["written_path"].to_list(),
             validate_keywords(keywords),
             progress=False,
-        )
-        instances, resends = resolve_resends(copies)
+            cache=False,
+        ).output
         _check_rescan(self.frame, instances, errors)
         return self._wrap(instances, resends, errors)
 

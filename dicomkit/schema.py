@@ -36,13 +36,16 @@ from pydicom.multival import MultiValue
 from pydicom.valuerep import DA, DT, TM
 
 __all__ = [
+    "BINARY_VRS",
     "DEFAULT_KEYWORDS",
     "ERROR_SCHEMA",
     "FRAME_AXIS_KEYS",
+    "INT_VRS",
     "LEVEL_ATTRIBUTES",
     "LEVEL_KEYS",
     "OWN_COLUMNS",
     "PIXEL_FORMAT",
+    "RESEND_COLUMNS",
     "Kind",
     "convert_value",
     "instance_schema",
@@ -184,6 +187,14 @@ ERROR_SCHEMA: dict[str, pl.DataType] = {
     "message": pl.Utf8(),
 }
 
+#: Columns a resend row has beyond the instance columns (the ``resends`` frame;
+#: :func:`dicomkit.hierarchy.resolve_resends` fills them).
+RESEND_COLUMNS: dict[str, pl.DataType] = {
+    "resend": pl.Utf8(),
+    "replaced_by": pl.Utf8(),
+    "differs": pl.List(pl.Utf8()),
+}
+
 #: The key column of each level.
 LEVEL_KEYS: dict[str, str] = {
     "patient": "PatientID",
@@ -227,9 +238,11 @@ LEVEL_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 # Attributes not in the data set proper: they live in the file meta (group 0002).
 _META_KEYWORDS = frozenset({"TransferSyntaxUID"})
 
-_INT_VRS = frozenset({"IS", "US", "SS", "UL", "SL", "UV", "SV"})
+#: VRs whose values are integers (IS as text), and those of binary data or items,
+#: which the index never holds (PS3.5 6.2).
+INT_VRS = frozenset({"IS", "US", "SS", "UL", "SL", "UV", "SV"})
 _FLOAT_VRS = frozenset({"DS", "FL", "FD"})
-_UNINDEXABLE_VRS = frozenset({"SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+BINARY_VRS = frozenset({"SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 
 _DTYPES: dict[Kind, pl.DataType] = {
     "str": pl.Utf8(),
@@ -262,7 +275,7 @@ def kind_of(keyword: str) -> Kind:
         raise _unknown_keyword(keyword)
     vr = dictionary_VR(tag)
     multi = dictionary_VM(tag) != "1"
-    if vr in _INT_VRS:
+    if vr in INT_VRS:
         return "int_list" if multi else "int"
     if vr in _FLOAT_VRS:
         return "float_list" if multi else "float"
@@ -294,7 +307,7 @@ def validate_keywords(keywords: Iterable[str] | None) -> tuple[str, ...]:
         if tag is None:
             raise _unknown_keyword(keyword)
         vr = dictionary_VR(tag)
-        if vr in _UNINDEXABLE_VRS or " or " in vr:
+        if vr in BINARY_VRS or " or " in vr:
             msg = (
                 f"keyword {keyword!r} has VR {vr}: sequences and binary values cannot "
                 "be index columns; index a text or number attribute instead"

@@ -188,7 +188,7 @@ def is_valid(uid: str) -> bool:
     return not problems(uid)
 
 
-def _calendar(text: str, short_year: bool = False) -> str | None:
+def _calendar(text: str, *, short_year: bool = False) -> str | None:
     """``YYYYMMDD[hhmmss]`` (``YY…`` if `short_year`) as ISO text, else None."""
     cut = 2 if short_year else 4
     rest, timed = text[cut:], len(text) - cut >= 10

@@ -42,27 +42,12 @@ from dicomkit.io.multiframe import (
 )
 from dicomkit.io.pixels import load_pixels
 from dicomkit.nifti import Tilt
-from dicomkit.verify import verify
+from dicomkit.verify import BLOCKING_CHECKS, verify
 
 if TYPE_CHECKING:
     import os
 
 __all__ = ["BLOCKING_CHECKS", "Volume", "build_volume", "viewing_order"]
-
-#: Findings that make a series something other than one regular volume. A
-#: ``duplicate_position`` that is a clean repeat is not blocking: it is 4-D.
-BLOCKING_CHECKS = frozenset(
-    {
-        "mixed_orientation",
-        "duplicate_position",
-        "missing_slices",
-        "irregular_spacing",
-        "missing_geometry",
-        "invalid_orientation",
-        "mixed_pixel_format",
-        "mixed_modality",
-    }
-)
 
 #: Pixel spacings closer than this (mm) are the same.
 _SPACING_TOL = 1e-4
@@ -163,7 +148,7 @@ class Volume:
         ``self.array`` in NIfTI's ``(x, y, z[, t])`` order (a transpose, never a
         resample). ``tilt="shear"`` keeps a gantry tilt in the affine (sform);
         ``"refuse"`` raises. Needs nibabel: ``pip install "dicomkit[nifti]"``.
-        See :func:`dicomkit.io.nifti.write_volume`; to export whole series with
+        See :func:`dicomkit.export.write_volume`; to export whole series with
         their metadata, use :meth:`dicomkit.Collection.to_nifti`.
 
         Examples
@@ -172,7 +157,7 @@ class Volume:
         >>> vol.to_nifti("out/ct.nii.gz")         # doctest: +SKIP
         PosixPath('out/ct.nii.gz')
         """
-        from dicomkit.io.nifti import write_volume
+        from dicomkit.export import write_volume
 
         return write_volume(self, path, sidecar=sidecar, tilt=tilt, overwrite=overwrite)
 

@@ -22,10 +22,13 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import dicomkit as dk
+from dicomkit import pipeline
 from dicomkit.corpus import write_corpus
 from dicomkit.io import cache
 from dicomkit.io.cache import CacheStats
-from dicomkit.io.scan import read_entries
+from dicomkit.io.scan import InProcessReader, OnBatch
+from dicomkit.io.walk import FileEntry
+from dicomkit.schema import validate_keywords
 from tests.conftest import UID_ROOT, MakeFile, make_dataset, write_dataset
 
 T0 = 1_700_000_000_123_456_789  # a fixed past mtime (ns), not a whole second
@@ -61,13 +64,21 @@ def data(make_file: MakeFile, tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+#: The stats of the last scan() below.
+_last: list[CacheStats] = []
+
+
 def scan(source: Any, **kwargs: Any) -> dk.Collection:
-    return dk.scan(source, progress=False, **kwargs)
+    """``dk.scan(source, **kwargs)``, through the pipeline it runs, keeping its stats."""
+    keywords = validate_keywords(kwargs.pop("keywords", None))
+    result = pipeline.scan_files(source, keywords, progress=False, **kwargs)
+    _last[:] = [result.stats]
+    return dk.Collection(*result.output)
 
 
 def stats() -> CacheStats:
-    assert cache.last_stats is not None
-    return cache.last_stats
+    """What the last scan() did with its cache."""
+    return _last[-1]
 
 
 def assert_same(got: dk.Collection, want: dk.Collection) -> None:
@@ -122,7 +133,15 @@ def test_unchanged_rescan_reads_nothing(data: Path, cache_dir: Path) -> None:
     [written] = cache_files(cache_dir)
     stamp = written.stat().st_mtime_ns
     again = scan(data, cache=True)
-    assert stats() == CacheStats(str(written), 6, 6, 0, 0, True, False)
+    assert stats() == CacheStats(
+        path=str(written),
+        n_files=6,
+        n_cached=6,
+        n_read=0,
+        n_removed=0,
+        reused_resolution=True,
+        written=False,
+    )
     assert written.stat().st_mtime_ns == stamp  # not rewritten
     assert_same(again, scan(data, cache=False))
 
@@ -472,7 +491,7 @@ def test_a_foreign_file_at_a_cache_path_is_never_overwritten(
 
 
 class Interrupt:
-    """``read_entries`` in batches of 10 that stops with Ctrl-C after ``stop`` batches.
+    """A reader of batches of 10 that stops with Ctrl-C after ``stop`` batches.
 
     ``on_stop`` runs just before the interrupt (e.g. to snapshot the cache file).
     """
@@ -480,26 +499,15 @@ class Interrupt:
     def __init__(self, stop: int, on_stop: Callable[[], None] = lambda: None) -> None:
         self.stop = stop
         self.on_stop = on_stop
-        self.real = read_entries
-        self.armed = True
 
-    def __call__(
-        self, entries: Sequence[Any], keywords: Sequence[str], **kwargs: Any
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        if not self.armed:
-            return self.real(entries, keywords, **kwargs)
-        self.armed = False
-        frames = []
+    def read(
+        self, entries: Sequence[FileEntry], keywords: tuple[str, ...], on_batch: OnBatch
+    ) -> None:
         for n, start in enumerate(range(0, len(entries), 10)):
             if n == self.stop:
                 self.on_stop()
                 raise KeyboardInterrupt
-            chunk = entries[start : start + 10]
-            frames.append(self.real(chunk, keywords, **{**kwargs, "workers": 1}))
-        return (
-            pl.concat([c for c, _ in frames]),
-            pl.concat([e for _, e in frames]).sort("path"),
-        )
+            InProcessReader().read(entries[start : start + 10], keywords, on_batch)
 
 
 @pytest.fixture
@@ -514,9 +522,8 @@ def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_ctrl_c_saves_what_was_read(
     corpus: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cache, "read_entries", Interrupt(stop=5))
     with pytest.raises(KeyboardInterrupt):
-        scan(corpus, cache=True)
+        scan(corpus, cache=True, reader=Interrupt(stop=5))
     [partial] = cache_files(cache_dir)
     meta = metadata(partial)
     assert (meta["complete"], meta["on_duplicate"]) == (False, None)
@@ -538,9 +545,8 @@ def test_a_killed_scan_resumes_from_its_last_checkpoint(
         [partial] = cache_files(cache_dir)
         shutil.copy2(partial, snapshot)
 
-    monkeypatch.setattr(cache, "read_entries", Interrupt(5, take_snapshot))
     with pytest.raises(KeyboardInterrupt):
-        scan(corpus, cache=True)
+        scan(corpus, cache=True, reader=Interrupt(5, take_snapshot))
     [partial] = cache_files(cache_dir)
     shutil.copy2(snapshot, partial)  # undo the save on interrupt
     assert pl.read_parquet(partial).height == 40  # checkpoints after 20 and 40 files
@@ -555,9 +561,8 @@ def test_a_rescan_interrupted_keeps_the_unchanged_rows(
     scan(corpus, cache=True)
     for path in sorted(corpus.rglob("IM*"))[:30]:  # 30 files modified
         os.utime(path, ns=(T0, T0))
-    monkeypatch.setattr(cache, "read_entries", Interrupt(stop=2))
     with pytest.raises(KeyboardInterrupt):
-        scan(corpus, cache=True)
+        scan(corpus, cache=True, reader=Interrupt(stop=2))
     resumed = scan(corpus, cache=True)
     assert (stats().n_cached, stats().n_read) == (90, 10)
     assert_same(resumed, scan(corpus, cache=False))
@@ -566,17 +571,9 @@ def test_a_rescan_interrupted_keeps_the_unchanged_rows(
 def test_a_time_checkpoint(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache, "CHECKPOINT_FILES", 10**9)
     monkeypatch.setattr(cache, "CHECKPOINT_SECONDS", 0.0)
-    writes: list[bool] = []
-    real_write = cache._Store.write
-
-    def counting(self: Any, parts: Any, *, complete: bool, on_duplicate: Any) -> bool:
-        writes.append(complete)
-        return real_write(self, parts, complete=complete, on_duplicate=on_duplicate)
-
-    monkeypatch.setattr(cache._Store, "write", counting)
-    monkeypatch.setattr(cache, "read_entries", Interrupt(stop=99))
-    scan(corpus, cache=True)
-    assert writes == [False] * 10 + [True]  # one checkpoint per batch, then the end
+    scan(corpus, cache=True, reader=InProcessReader(batch_size=10))
+    assert stats().n_checkpoints == 10  # one checkpoint per batch
+    assert stats().written  # then the end
 
 
 # -- when the cache is used, and where -------------------------------------------
@@ -690,3 +687,14 @@ def test_bad_arguments(data: Path) -> None:
         scan(data, cache=True, on_duplicate="last")
     with pytest.raises(FileNotFoundError):
         scan(data / "nope", cache=True)
+
+
+def test_an_unchanged_rescan_shows_no_progress_bar(
+    data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dk.scan(data, cache=True, progress=False)
+    dk.scan(data, cache=True, progress=True)  # nothing to read
+    assert "dicomkit scan" not in capsys.readouterr().err
+    (data / "s0" / "im0.dcm").touch()
+    dk.scan(data, cache=True, progress=True)  # one file to read: a bar
+    assert "dicomkit scan" in capsys.readouterr().err

@@ -10,8 +10,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import dicomkit as dk
-from dicomkit.io import scan as scan_module
+from dicomkit.io.scan import ParallelReader
+from dicomkit.pipeline import scan_files
 from dicomkit.render import Limits
+from dicomkit.schema import DEFAULT_KEYWORDS
 from tests.conftest import UID_ROOT, MakeFile
 
 # every file make_file wrote is byte-identical at the end of each test
@@ -194,14 +196,13 @@ def test_add_and_concat(folder: Path, tmp_path: Path, make_file: MakeFile) -> No
     assert dk.concat([base, base]) == base
 
 
-def test_parallel_scan_equals_serial(
-    folder: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_parallel_scan_equals_serial(folder: Path) -> None:
     # the workers read their batches even when this process could read them all
-    monkeypatch.setattr(scan_module, "STEAL_FROM_COLD_WORKERS", False)
+    reader = ParallelReader(workers=2, steal_from_cold_workers=False)
     serial = dk.scan(folder, workers=1, progress=False)
-    parallel = dk.scan(folder, workers=2, progress=False)
-    assert parallel == serial
+    result = scan_files(folder, DEFAULT_KEYWORDS, reader=reader, progress=False)
+    assert dk.Collection(*result.output) == serial
+    assert dk.scan(folder, workers=2, progress=False) == serial
 
 
 def test_keywords_add_columns(folder: Path) -> None:

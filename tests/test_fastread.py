@@ -15,7 +15,8 @@ from dicomkit.corpus import write_corpus
 from dicomkit.io import fastread
 from dicomkit.io.fastread import ReadPlan, read_fast
 from dicomkit.io.header import read_batch
-from dicomkit.io.scan import read_entries, split_walk
+from dicomkit.io.scan import InProcessReader, read_entries
+from dicomkit.io.source import split_walk
 from dicomkit.io.walk import FileEntry, walk
 from dicomkit.schema import validate_keywords
 from tests.conftest import SAMPLE, MakeFile, pydicom_test_files
@@ -28,7 +29,7 @@ KEYWORDS = validate_keywords(
 def both(source: Path | str) -> tuple[tuple[pl.DataFrame, pl.DataFrame], ...]:
     entries, _ = split_walk(walk(source))
     return tuple(
-        read_entries(entries, KEYWORDS, workers=1, progress=False, reader=reader)
+        read_entries(entries, KEYWORDS, reader=InProcessReader(reader), progress=False)
         for reader in ("fast", "pydicom")
     )
 

@@ -13,7 +13,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.fileset import FileSet
 
-from dicomkit.io.header import Reader, Row, file_identity, read_batch, read_header
+from dicomkit.io.header import Parser, Row, file_identity, read_batch, read_header
 from dicomkit.io.walk import FileEntry
 from dicomkit.schema import DEFAULT_KEYWORDS
 from tests.conftest import MakeFile, pydicom_test_files
@@ -183,7 +183,7 @@ def test_number_of_frames(make_file: MakeFile, tmp_path: Path) -> None:
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 @pytest.mark.parametrize("reader", ["fast", "pydicom"])
 def test_a_file_replaced_by_a_fifo_after_the_walk_never_blocks(
-    tmp_path: Path, reader: Reader
+    tmp_path: Path, reader: Parser
 ) -> None:
     # the walk saw a regular file; a FIFO took its place before it was read
     entry = FileEntry(str(tmp_path / "was-a-file.dcm"), 1234, 1)

@@ -93,16 +93,26 @@ def test_resends_across_parts_are_resolved_and_hashed(
     assert (tmp_path / "src" / "a00.dcm").exists()  # sources untouched
 
 
-def test_the_walk_is_taken_in_chunks(
-    tmp_path: Path, sample: dk.Collection, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from dicomkit.io import sink
+def test_the_walk_is_taken_in_chunks(tmp_path: Path, sample: dk.Collection) -> None:
+    from dicomkit.io.source import FileSource
+    from dicomkit.pipeline import scan_to_index
+    from dicomkit.schema import DEFAULT_KEYWORDS
 
-    monkeypatch.setattr(sink, "WALK_CHUNK", 50)  # 219 files: five chunks
-    chunks = list(sink._chunks(range(219), 50))  # type: ignore[arg-type]
-    assert [len(c) for c in chunks] == [50, 50, 50, 50, 19]
-    assert list(sink._chunks([], 50)) == [[]]
-    dk.scan_to_parquet(SAMPLE, tmp_path / "index", workers=1, rows_per_part=1)
+    chunks = list(FileSource(SAMPLE, chunk=50).walk())  # 219 paths: five chunks
+    assert [len(e) + w.height for e, w in chunks] == [50, 50, 50, 50, 19]
+    (tmp_path / "empty").mkdir()
+    [(entries, errors)] = FileSource(tmp_path / "empty", chunk=50).walk()
+    assert (entries, errors.height) == ([], 0)
+    result = scan_to_index(
+        SAMPLE,
+        tmp_path / "index",
+        DEFAULT_KEYWORDS,
+        workers=1,
+        rows_per_part=1,
+        walk_chunk=50,
+    )
+    assert result.output == str(tmp_path / "index")
+    assert (result.stats.n_files, result.stats.n_read) == (219, 219)
     assert dk.read_parquet(tmp_path / "index") == sample
     assert len(os.listdir(tmp_path / "index")) >= 5  # a part per batch
 

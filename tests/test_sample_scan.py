@@ -14,6 +14,9 @@ import pytest
 
 import dicomkit as dk
 from dicomkit.io import scan as scan_module
+from dicomkit.io.scan import ParallelReader
+from dicomkit.pipeline import scan_files
+from dicomkit.schema import DEFAULT_KEYWORDS
 from tests.conftest import SAMPLE
 
 
@@ -143,26 +146,35 @@ def test_a_small_parallel_scan_never_waits_for_starting_workers(
 
 
 def test_parallel_equals_serial_and_survives_a_stdin_script(
-    col: dk.Collection, monkeypatch: pytest.MonkeyPatch
+    col: dk.Collection,
 ) -> None:
     # the workers read their batches even when this process could read them all
-    monkeypatch.setattr(scan_module, "STEAL_FROM_COLD_WORKERS", False)
-    assert dk.scan(SAMPLE, workers=2, progress=False) == col
+    reader = ParallelReader(workers=2, steal_from_cold_workers=False)
+    result = scan_files(SAMPLE, DEFAULT_KEYWORDS, reader=reader, progress=False)
+    assert dk.Collection(*result.output) == col
     script = textwrap.dedent(
         f"""
         import warnings, dicomkit as dk
-        import dicomkit.io.scan
-        dicomkit.io.scan.STEAL_FROM_COLD_WORKERS = False
+        from dicomkit.io.scan import ParallelReader
+        from dicomkit.pipeline import scan_files
+        from dicomkit.schema import DEFAULT_KEYWORDS
+        reader = ParallelReader(workers=2, steal_from_cold_workers=False)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            col = dk.scan({str(SAMPLE)!r}, workers=2, progress=False)
-        print(len(col), col.n_files, [str(w.message)[:40] for w in caught])
+            result = scan_files(
+                {str(SAMPLE)!r}, DEFAULT_KEYWORDS, reader=reader, progress=False
+            )
+        col = dk.Collection(*result.output)
+        print(len(col), col.n_files, [str(w.message)[:40] for w in caught],
+              caught[0].filename)
         """
     )
     done = subprocess.run(
         [sys.executable, "-"], input=script, capture_output=True, text=True, check=True
     )
     assert done.stdout.startswith("213 219 ['dicomkit: worker processes failed")
+    # the warning points at the caller's line, not inside dicomkit
+    assert done.stdout.rstrip().endswith("<stdin>")
 
 
 def test_demo_command_output() -> None:

@@ -1,9 +1,14 @@
 """The incremental scan cache: a rescan stats every file and reads only what changed.
 
-:func:`scan_frames` is :func:`dicomkit.scan` without the :class:`Collection`: it walks
-the source, reads headers and resolves resends, and with a cache it keeps every
-file's row in one parquet file so that the next scan of the same source reads only
-the files that were added or modified.
+The *cache diff* stage of the scan pipeline (:func:`dicomkit.pipeline.run_scan`). A
+:class:`~dicomkit.io.store.Store` is asked which of the walked files must be read
+(``lookup``), sees every batch read (``checkpoint``), and keeps the result
+(``save``). :class:`CacheStore` keeps every file's row in one parquet file
+(:mod:`dicomkit.io.cache_file`), so that the next scan of the same source reads
+only the files that were added or modified; :class:`~dicomkit.io.store.NoCache`
+(``cache=False``) keeps nothing. :func:`open_store` picks one for
+``dk.scan(cache=...)``. Every ``save`` returns the
+:class:`~dicomkit.io.store.CacheStats` of the scan.
 
 When the cache is used (``dk.scan(..., cache=...)``)
 -----------------------------------------------------
@@ -89,7 +94,7 @@ file_size, mtime_ns)`` keys with the cached ones, and returns the stored frames:
 file is opened and nothing is written. When files were read but every copy of an
 instance is unchanged (only error rows changed), the stored instance/resend split
 is still reused. Otherwise the cached copies and the new rows go through
-:func:`~dicomkit.io.scan.fill_content_hashes` (cached hashes are kept) and
+:func:`~dicomkit.io.content.fill_content_hashes` (cached hashes are kept) and
 :func:`~dicomkit.hierarchy.resolve_resends` exactly as in a scan without cache, so
 the result always equals ``dk.scan(..., cache=False)``.
 
@@ -101,34 +106,35 @@ most one checkpoint interval; the next scan reuses the checkpointed rows and rea
 only the rest. A failed cache write (read-only folder, full disk) warns once and the
 scan carries on without the cache.
 
-:data:`last_stats` tells what the last :func:`scan_frames` that returned did (files
-reused, read, removed; whether the stored split was reused and the file written),
-for tests and benchmarks; the user is told nothing extra.
+:class:`CacheStats` (in the :class:`~dicomkit.pipeline.ScanResult` of a scan) tells
+what the scan did with its cache (files reused, read, removed; whether the stored
+split was reused, how many checkpoints were written and whether the file was), for
+tests and benchmarks; the user is told nothing extra.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import sys
 import time
-import warnings
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Executor
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeAlias
 
 import polars as pl
 
-from dicomkit.exceptions import DuplicateInstanceError
-from dicomkit.hierarchy import RESEND_COLUMNS, OnDuplicate, resolve_resends
-from dicomkit.io.atomic import remove_dead_temporaries, temp_prefix, write_parquet
-from dicomkit.io.parquet import dicomkit_version, index_schema
-from dicomkit.io.scan import fill_content_hashes, read_entries, split_walk
-from dicomkit.io.walk import FileEntry, PathLike, WalkError, text_path, walk
-from dicomkit.schema import ERROR_SCHEMA, instance_schema
+from dicomkit._warnings import warn
+from dicomkit.io.cache_file import (
+    FORMAT_VERSION,
+    METADATA_KEY,
+    TMP_PREFIX,
+    TMP_SUFFIX,
+    CacheFile,
+    cache_file_name,
+    cache_schema,
+    default_cache_dir,
+)
+from dicomkit.io.store import CacheStats, Lookup, NoCache, Store
+from dicomkit.io.walk import FileEntry, PathLike, text_path
+from dicomkit.schema import ERROR_SCHEMA, RESEND_COLUMNS, instance_schema
 
 __all__ = [
     "CHECKPOINT_FILES",
@@ -139,11 +145,14 @@ __all__ = [
     "MIN_CACHE_FILES",
     "CacheOption",
     "CacheStats",
+    "CacheStore",
+    "Lookup",
+    "NoCache",
+    "Store",
     "cache_file_name",
     "cache_schema",
     "default_cache_dir",
-    "last_stats",
-    "scan_frames",
+    "open_store",
 ]
 
 #: What ``dk.scan(cache=...)`` accepts.
@@ -155,130 +164,249 @@ MIN_CACHE_FILES = 1000
 CHECKPOINT_FILES = 2000
 #: … or after this many seconds, whichever comes first.
 CHECKPOINT_SECONDS = 30.0
-#: The version of the file layout; a file of another version is ignored.
-FORMAT_VERSION = 1
-#: The parquet key-value metadata key of a cache file.
-METADATA_KEY = "dicomkit-cache"
 #: On file systems with whole-second timestamps (FAT: 2 s), a file modified this
 #: close to a scan's start may change again without a new timestamp.
 COARSE_MTIME_WINDOW_NS = 2_000_000_000
 
 _KEYS = ["path", "file_size", "mtime_ns"]
 _KEY_SCHEMA = {"path": pl.Utf8(), "file_size": pl.Int64(), "mtime_ns": pl.Int64()}
-_RECORDS = ("instance", "resend", "copy", "error")
-_TMP_PREFIX = ".dicomkit-"  # then host, pid and "cache-" (dicomkit.io.atomic)
-_TMP_SUFFIX = ".parquet.tmp"
 _VOLATILE_REASONS = ("unreadable",)
 
-Frames = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
-_Loaded = tuple[pl.DataFrame, dict[str, Any]]
 
-
-@dataclass(frozen=True)
-class CacheStats:
-    """What one scan did with its cache (for tests and benchmarks)."""
-
-    #: The cache file, or ``None`` when the scan ran without a cache.
-    path: str | None
-    #: Regular files the walk found.
-    n_files: int
-    #: Files whose rows came from the cache.
-    n_cached: int
-    #: Files whose headers were read.
-    n_read: int
-    #: Cached files the walk no longer found.
-    n_removed: int
-    #: The stored instance/resend split was returned without resolving again.
-    reused_resolution: bool
-    #: The cache file was (re)written at the end of the scan.
-    written: bool
-
-
-#: What the last :func:`scan_frames` call did.
-last_stats: CacheStats | None = None
-
-
-def default_cache_dir() -> Path:
-    """``$DICOMKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/dicomkit``, else ``~/.cache/dicomkit``."""
-    configured = os.environ.get("DICOMKIT_CACHE_DIR")
-    if configured:
-        return Path(configured).expanduser().absolute()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg) / "dicomkit"
-    return Path.home() / ".cache" / "dicomkit"
-
-
-def cache_file_name(
-    sources: Sequence[str], recursive: bool, keywords: Sequence[str]
-) -> str:
-    """``scan-<hash>.parquet`` for these absolute sources, flag and keywords."""
-    key = json.dumps(
-        {"source": list(sources), "recursive": recursive, "keywords": list(keywords)},
-        separators=(",", ":"),
-    )
-    return f"scan-{hashlib.sha256(key.encode()).hexdigest()[:16]}.parquet"
-
-
-def cache_schema(keywords: Sequence[str]) -> dict[str, pl.DataType]:
-    """The columns of a cache file: those of an index (instance, resend and error
-    columns, ``record``)."""
-    return index_schema(keywords)
-
-
-def scan_frames(
-    source: PathLike | Iterable[PathLike],
+def open_store(
+    cache: CacheOption,
     keywords: Sequence[str],
     *,
-    recursive: bool = True,
-    workers: int | None = None,
-    progress: bool | None = None,
-    on_duplicate: OnDuplicate = "newest",
-    cache: CacheOption = None,
-    executor: Executor | None = None,
-) -> Frames:
-    """Scan ``source`` into ``(instances, resends, errors)``, with the cache as asked.
+    sources: list[str],
+    is_folder: bool,
+    recursive: bool,
+    started_ns: int | None = None,
+) -> Store:
+    """The store ``dk.scan(cache=...)`` asks for (module docstring).
 
-    ``keywords`` are validated keywords (:func:`dicomkit.schema.validate_keywords`).
-    The other parameters are those of :func:`dicomkit.scan`; see the module
-    docstring for ``cache``. Sets :data:`last_stats`.
+    ``sources`` are the absolute paths scanned (the cache's key), ``is_folder``
+    whether they are one folder; ``started_ns`` when the scan began (default:
+    now). The store's ``skip`` leaves a cache file named inside the scanned folder
+    out of the walk.
     """
-    global last_stats
-    if on_duplicate not in ("newest", "first", "error"):
-        msg = f"on_duplicate must be 'newest', 'first' or 'error', not {on_duplicate!r}"
-        raise ValueError(msg)
     _check_cache_option(cache)
-    started_ns = time.time_ns()
+    started_ns = time.time_ns() if started_ns is None else started_ns
     keywords = tuple(keywords)
-    if isinstance(source, (str, os.PathLike)):
-        walked: PathLike | list[str] = source
-        sources = [os.path.abspath(os.fspath(source))]
-        folder = os.path.isdir(sources[0])
-    else:
-        walked = [os.fspath(item) for item in source]  # an iterator is read once
-        sources = [os.path.abspath(item) for item in walked]
-        folder = False
-    target, explicit = _target(cache, sources, folder, recursive, keywords)
-    items: Iterable[FileEntry | WalkError] = walk(walked, recursive=recursive)
-    if target is not None and explicit and _inside_any(target, sources):
-        items = _without_cache_files(items, target)
-    entries, walk_errors = split_walk(items)
-    if cache is None and len(entries) < MIN_CACHE_FILES:
-        target = None
-    if target is None:
-        copies, errors = read_entries(
-            entries, keywords, workers=workers, progress=progress, executor=executor
-        )
-        instances, resends = resolve_resends(
-            fill_content_hashes(copies), on_duplicate=on_duplicate
-        )
-        last_stats = CacheStats(None, len(entries), 0, len(entries), 0, False, False)
-        return instances, resends, pl.concat([walk_errors, errors]).sort("path")
-    store = _Store(target, keywords, sources, recursive, started_ns, explicit)
-    frames, last_stats = _cached_scan(
-        store, entries, walk_errors, workers, progress, on_duplicate, executor
+    target, explicit = _target(
+        cache, keywords, sources=sources, is_folder=is_folder, recursive=recursive
     )
-    return frames
+    if target is None:
+        return NoCache(keywords)
+    store = CacheStore(
+        target,
+        keywords,
+        sources=sources,
+        recursive=recursive,
+        started_ns=started_ns,
+        explicit=explicit,
+        min_files=MIN_CACHE_FILES if cache is None else 0,
+    )
+    if explicit and _inside_any(target, sources):
+        store.skip = _own_files(target)
+    return store
+
+
+class CacheStore:
+    """The cache file of one scan: lookup, checkpoints, save (module docstring).
+
+    ``min_files``: with fewer walked files than this the store keeps nothing and
+    reads everything, like :class:`NoCache` (``cache=None`` on a small folder).
+    """
+
+    skip: Callable[[str], bool] | None = None
+
+    def __init__(
+        self,
+        path: str,
+        keywords: Sequence[str],
+        *,
+        sources: list[str],
+        recursive: bool,
+        started_ns: int,
+        explicit: bool = False,
+        min_files: int = 0,
+    ) -> None:
+        self.file = CacheFile(
+            path,
+            tuple(keywords),
+            sources=sources,
+            recursive=recursive,
+            started_ns=started_ns,
+            explicit=explicit,
+        )
+        self.keywords = tuple(keywords)
+        self.min_files = min_files
+        self.off: NoCache | None = None
+        self.looked_up = False
+        self.every_files = CHECKPOINT_FILES
+        self.every_seconds = CHECKPOINT_SECONDS
+
+    def lookup(self, entries: list[FileEntry]) -> Lookup:
+        """The entries not cached unchanged, and the cached rows of the others.
+
+        Called once: the cache diff needs the whole walk (a source that lists in
+        chunks, as a scan straight to parquet does, runs without a cache).
+        """
+        if self.looked_up:
+            msg = (
+                "a CacheStore compares one whole walk with its file, and was given a "
+                "second listing: scan a source that lists in chunks without a cache "
+                "(cache=False / NoCache)"
+            )
+            raise RuntimeError(msg)
+        self.looked_up = True
+        if len(entries) < self.min_files:
+            self.off = NoCache(self.keywords)
+            return self.off.lookup(entries)
+        # the frames hold paths as text (a name that is not UTF-8 with \xNN escapes)
+        paths = [e.path if e.path.isascii() else text_path(e.path) for e in entries]
+        walk_keys = pl.DataFrame(
+            {
+                "path": paths,
+                "file_size": [e.file_size for e in entries],
+                "mtime_ns": [e.mtime_ns for e in entries],
+            },
+            schema=_KEY_SCHEMA,
+        )
+        self.loaded = self.file.load()
+        if self.loaded is None:
+            self.table = pl.DataFrame(schema=self.file.schema)
+            self.meta: dict[str, Any] = {}
+        else:
+            self.table, self.meta = self.loaded
+        # Rows that may be reused, and of those the ones the walk found unchanged.
+        trusted = self.table.filter(_trusted(self.meta.get("started_ns", 0)))
+        kept = trusted.join(walk_keys, on=_KEYS, how="semi")
+        if kept.height == len(entries):
+            self.to_read: list[FileEntry] = []
+        else:
+            known = set(kept["path"].to_list())
+            self.to_read = [
+                e for e, p in zip(entries, paths, strict=True) if p not in known
+            ]
+        self.n_files, self.n_cached = len(entries), kept.height
+        self.n_removed = (
+            0
+            if kept.height == self.table.height
+            else self.table.join(walk_keys, on="path", how="anti").height
+        )
+        is_error = pl.col("record") == "error"
+        self.kept_errors = kept.filter(is_error).select(list(ERROR_SCHEMA))
+        kept_copies = kept.filter(~is_error).select(
+            list(instance_schema(self.keywords))
+        )
+        self.copies, self.errors = [kept_copies], [self.kept_errors]
+        self.n_new_copies = self.unsaved = self.n_checkpoints = 0
+        self.reused = False
+        self.last = time.monotonic()
+        return Lookup(self.to_read, kept_copies, self.kept_errors)
+
+    def checkpoint(self, copies: pl.DataFrame, errors: pl.DataFrame) -> None:
+        """Keep the batch; write a checkpoint every so many files or seconds."""
+        if self.off is not None:
+            return
+        self.copies.append(copies)
+        self.errors.append(errors)
+        self.n_new_copies += copies.height
+        self.unsaved += copies.height + errors.height
+        if (
+            self.unsaved >= self.every_files
+            or time.monotonic() - self.last >= self.every_seconds
+        ):
+            self._write_checkpoint()
+
+    def interrupted(self) -> None:
+        """Write what was read: the next scan resumes from it."""
+        if self.off is None:
+            self._write_checkpoint()
+
+    def _write_checkpoint(self) -> None:
+        if not self.unsaved:
+            return
+        self.file.write(
+            [
+                ("copy", pl.concat(self.copies, how="vertical")),
+                ("error", pl.concat(self.errors, how="vertical")),
+            ],
+            complete=False,
+            on_duplicate=None,
+        )
+        self.n_checkpoints += 1
+        self.unsaved = 0
+        self.last = time.monotonic()
+
+    def stored_split(
+        self, on_duplicate: str
+    ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+        """The stored split, if every copy it was made of is unchanged and no new
+        copy came."""
+        self.reused = False
+        if self.off is not None:
+            return None
+        n_resolved = int(self.table["record"].is_in(["instance", "resend"]).sum())
+        n_kept_copies = self.n_cached - self.kept_errors.height
+        if (
+            self.meta.get("on_duplicate") != on_duplicate
+            or n_kept_copies != n_resolved
+            or self.n_new_copies
+        ):
+            return None
+        self.reused = True
+        columns = list(instance_schema(self.keywords))
+        instances = self.table.filter(pl.col("record") == "instance").select(columns)
+        resends = self.table.filter(pl.col("record") == "resend").select(
+            [*columns, *RESEND_COLUMNS]
+        )
+        return instances, resends
+
+    def save_unresolved(self, copies: pl.DataFrame) -> None:
+        """Keep every copy and error row read (a complete, unresolved cache)."""
+        if self.off is None:
+            self.file.write(
+                [("copy", copies), ("error", self._read_errors())],
+                complete=True,
+                on_duplicate=None,
+            )
+
+    def save(
+        self, instances: pl.DataFrame, resends: pl.DataFrame, *, on_duplicate: str
+    ) -> CacheStats:
+        """Write the resolved scan, unless nothing changed; say what was done."""
+        if self.off is not None:
+            return self.off.save(instances, resends, on_duplicate=on_duplicate)
+        read_errors = self._read_errors()
+        new_errors = (
+            pl.concat(self.errors[1:], how="vertical") if self.to_read else None
+        )
+        unchanged = (
+            self.loaded is not None
+            and self.reused
+            and self.n_removed == 0
+            and _only_volatile_rereads(self.table, self.to_read, new_errors)
+        )
+        written = not unchanged and self.file.write(
+            [("instance", instances), ("resend", resends), ("error", read_errors)],
+            complete=True,
+            on_duplicate=on_duplicate,
+        )
+        return CacheStats(
+            path=self.file.path,
+            n_files=self.n_files,
+            n_cached=self.n_cached,
+            n_read=len(self.to_read),
+            n_removed=self.n_removed,
+            reused_resolution=self.reused,
+            n_checkpoints=self.n_checkpoints,
+            written=written,
+        )
+
+    def _read_errors(self) -> pl.DataFrame:
+        return pl.concat(self.errors, how="vertical").sort("path")
 
 
 def _check_cache_option(cache: object) -> None:
@@ -289,20 +417,24 @@ def _check_cache_option(cache: object) -> None:
 
 def _target(
     cache: CacheOption,
-    sources: list[str],
-    folder: bool,
-    recursive: bool,
     keywords: tuple[str, ...],
+    *,
+    sources: list[str],
+    is_folder: bool,
+    recursive: bool,
 ) -> tuple[str | None, bool]:
     """The cache file to use, if any, and whether the user named it."""
-    if cache is False or (cache is None and not folder):
+    if cache is False or (cache is None and not is_folder):
         return None, False
     if cache is not None and cache is not True:
         return os.path.abspath(os.fspath(cache)), True
-    path = str(default_cache_dir() / cache_file_name(sources, recursive, keywords))
+    path = str(
+        default_cache_dir()
+        / cache_file_name(sources, recursive=recursive, keywords=keywords)
+    )
     if _inside_any(path, sources):
         if cache is True:
-            _warn(
+            warn(
                 f"dicomkit: scanning without a cache: the cache folder "
                 f"{os.path.dirname(path)!r} is inside the scanned folder; pass "
                 "cache=<a file path> to keep the cache there anyway, or set "
@@ -326,149 +458,19 @@ def _inside_any(path: str, sources: Iterable[str]) -> bool:
     return False
 
 
-def _without_cache_files(
-    items: Iterable[FileEntry | WalkError], target: str
-) -> Iterable[FileEntry | WalkError]:
-    """Leave the cache file and its temporary siblings out of the walk."""
+def _own_files(target: str) -> Callable[[str], bool]:
+    """``skip(path)`` for the cache file and its temporary siblings."""
     folder = os.path.dirname(target)
-    for item in items:
-        name = os.path.basename(item.path)
-        if item.path == target or (
-            os.path.dirname(item.path) == folder
-            and name.startswith(_TMP_PREFIX)
-            and name.endswith(_TMP_SUFFIX)
-        ):
-            continue
-        yield item
 
-
-def _cached_scan(
-    store: _Store,
-    entries: list[FileEntry],
-    walk_errors: pl.DataFrame,
-    workers: int | None,
-    progress: bool | None,
-    on_duplicate: OnDuplicate,
-    executor: Executor | None = None,
-) -> tuple[Frames, CacheStats]:
-    keywords = store.keywords
-    columns = list(instance_schema(keywords))
-    error_columns = list(ERROR_SCHEMA)
-    # the frames hold paths as text (a name that is not UTF-8 with \xNN escapes)
-    paths = [e.path if e.path.isascii() else text_path(e.path) for e in entries]
-    walk_keys = pl.DataFrame(
-        {
-            "path": paths,
-            "file_size": [e.file_size for e in entries],
-            "mtime_ns": [e.mtime_ns for e in entries],
-        },
-        schema=_KEY_SCHEMA,
-    )
-    loaded = store.load()
-    if loaded is None:
-        table = pl.DataFrame(schema=cache_schema(keywords))
-        meta: dict[str, Any] = {}
-    else:
-        table, meta = loaded
-    # Rows that may be reused, and of those the ones the walk found unchanged.
-    trusted = table.filter(_trusted(meta.get("started_ns", 0)))
-    kept = trusted.join(walk_keys, on=_KEYS, how="semi")
-    if kept.height == len(entries):
-        to_read: list[FileEntry] = []
-    else:
-        known = set(kept["path"].to_list())
-        to_read = [e for e, p in zip(entries, paths, strict=True) if p not in known]
-    n_removed = (
-        0
-        if kept.height == table.height
-        else table.join(walk_keys, on="path", how="anti").height
-    )
-    is_error = pl.col("record") == "error"
-    kept_errors = kept.filter(is_error).select(error_columns)
-    n_resolved = int(table["record"].is_in(["instance", "resend"]).sum())
-    # The stored split still holds if every copy it was made of is still there
-    # (and, checked after reading, no new copy came).
-    same_copies = (
-        meta.get("on_duplicate") == on_duplicate
-        and kept.height - kept_errors.height == n_resolved
-    )
-
-    def kept_copies() -> pl.DataFrame:
-        return kept.filter(~is_error).select(columns)
-
-    new_copies: pl.DataFrame | None = None
-    if to_read:
-        checkpoint = _Checkpoint(store, kept_copies(), kept_errors)
-        try:
-            new_copies, new_errors = read_entries(
-                to_read,
-                keywords,
-                workers=workers,
-                progress=progress,
-                on_batch=checkpoint.add,
-                executor=executor,
-            )
-        except BaseException:
-            checkpoint.save()  # keep what was read: the next scan resumes from it
-            raise
-        reuse = same_copies and new_copies.is_empty()
-    else:
-        new_errors = pl.DataFrame(schema=ERROR_SCHEMA)
-        reuse = same_copies
-    if reuse:
-        # Every copy of every instance is unchanged: so is the split.
-        instances = table.filter(pl.col("record") == "instance").select(columns)
-        resends = table.filter(pl.col("record") == "resend").select(
-            [*columns, *RESEND_COLUMNS]
+    def skip(path: str) -> bool:
+        name = os.path.basename(path)
+        return path == target or (
+            os.path.dirname(path) == folder
+            and name.startswith(TMP_PREFIX)
+            and name.endswith(TMP_SUFFIX)
         )
-    else:
-        copies = kept_copies()
-        if new_copies is not None:
-            copies = pl.concat([copies, new_copies], how="vertical")
-        # A fresh scan hashes only the copies whose SOPInstanceUID repeats; a
-        # cached hash of a UID that no longer repeats must not survive.
-        copies = fill_content_hashes(
-            copies.with_columns(
-                pl.when(pl.col("SOPInstanceUID").is_duplicated())
-                .then(pl.col("content_hash"))
-                .alias("content_hash")
-            )
-        )
-        try:
-            instances, resends = resolve_resends(copies, on_duplicate=on_duplicate)
-        except DuplicateInstanceError:
-            store.write(
-                [("copy", copies), ("error", pl.concat([kept_errors, new_errors]))],
-                complete=True,
-                on_duplicate=None,
-            )
-            raise
-    read_errors = pl.concat([kept_errors, new_errors], how="vertical").sort("path")
-    errors = pl.concat([walk_errors, read_errors], how="vertical").sort("path")
 
-    unchanged = (
-        loaded is not None
-        and reuse
-        and n_removed == 0
-        and _only_volatile_rereads(table, to_read, new_errors, error_columns)
-    )
-    written = False
-    if not unchanged:
-        written = store.write(
-            [("instance", instances), ("resend", resends), ("error", read_errors)],
-            complete=True,
-            on_duplicate=on_duplicate,
-        )
-    stats = CacheStats(
-        store.path,
-        len(entries),
-        kept.height,
-        len(to_read),
-        n_removed,
-        reuse,
-        written,
-    )
-    return (instances, resends, errors), stats
+    return skip
 
 
 def _trusted(started_ns: int) -> pl.Expr:
@@ -484,210 +486,15 @@ def _trusted(started_ns: int) -> pl.Expr:
 
 
 def _only_volatile_rereads(
-    table: pl.DataFrame,
-    to_read: list[FileEntry],
-    new_errors: pl.DataFrame,
-    error_columns: list[str],
+    table: pl.DataFrame, to_read: list[FileEntry], new_errors: pl.DataFrame | None
 ) -> bool:
     """Whether every file read was a cached ``unreadable`` row that came back the same."""
-    if not to_read:
+    if not to_read or new_errors is None:
         return True
     if len(to_read) != new_errors.height:
         return False
+    error_columns = list(ERROR_SCHEMA)
     before = table.filter(
         (pl.col("record") == "error") & pl.col("reason").is_in(_VOLATILE_REASONS)
     ).select(error_columns)
     return before.join(new_errors, on=error_columns, how="semi").height == len(to_read)
-
-
-class _Checkpoint:
-    """Collects the batches of a read and writes a partial cache now and then."""
-
-    def __init__(
-        self, store: _Store, copies: pl.DataFrame, errors: pl.DataFrame
-    ) -> None:
-        self.store = store
-        self.copies = [copies]
-        self.errors = [errors]
-        self.unsaved = 0
-        self.every_files = CHECKPOINT_FILES
-        self.every_seconds = CHECKPOINT_SECONDS
-        self.last = time.monotonic()
-
-    def add(self, copies: pl.DataFrame, errors: pl.DataFrame) -> None:
-        self.copies.append(copies)
-        self.errors.append(errors)
-        self.unsaved += copies.height + errors.height
-        if (
-            self.unsaved >= self.every_files
-            or time.monotonic() - self.last >= self.every_seconds
-        ):
-            self.save()
-
-    def save(self) -> None:
-        if not self.unsaved:
-            return
-        self.store.write(
-            [
-                ("copy", pl.concat(self.copies, how="vertical")),
-                ("error", pl.concat(self.errors, how="vertical")),
-            ],
-            complete=False,
-            on_duplicate=None,
-        )
-        self.unsaved = 0
-        self.last = time.monotonic()
-
-
-class _Store:
-    """One cache file: validated loading and atomic writing."""
-
-    def __init__(
-        self,
-        path: str,
-        keywords: tuple[str, ...],
-        sources: list[str],
-        recursive: bool,
-        started_ns: int,
-        explicit: bool = False,
-    ) -> None:
-        self.path = path
-        self.explicit = explicit
-        self.keywords = keywords
-        self.sources = sources
-        self.recursive = recursive
-        self.started_ns = started_ns
-        self.schema = cache_schema(keywords)
-        self.failed = False
-        self.cleaned = False
-
-    def load(self) -> _Loaded | None:
-        """The cached table and its metadata; ``None`` when absent or not usable."""
-        if not os.path.isfile(self.path):
-            return None
-        try:
-            text = pl.read_parquet_metadata(self.path).get(METADATA_KEY)
-        except FileNotFoundError:
-            return None
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is ignored
-            return self._foreign(f"it is not a parquet file ({exc})")
-        if text is None:
-            return self._foreign(f"it has no {METADATA_KEY!r} metadata")
-        try:
-            meta = json.loads(text)
-        except ValueError:
-            return self._foreign(f"its {METADATA_KEY!r} metadata is not JSON")
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-            found = meta.get("format") if isinstance(meta, dict) else None
-            return self._ignore(
-                f"it is in cache format {found!r}; this dicomkit reads {FORMAT_VERSION}"
-            )
-        if meta.get("dicomkit") != dicomkit_version():
-            return None  # rows of another reader version: rebuilt, quietly
-        for field, expected in (
-            ("keywords", list(self.keywords)),
-            ("source", self.sources),
-            ("recursive", self.recursive),
-        ):
-            if meta.get(field) != expected:
-                return self._ignore(f"it was written for another {field}")
-        if not isinstance(meta.get("started_ns"), int) or meta.get(
-            "on_duplicate"
-        ) not in (None, "newest", "first", "error"):
-            return self._ignore("its metadata is incomplete")
-        try:
-            if dict(pl.read_parquet_schema(self.path)) != self.schema:
-                return self._ignore("its columns are not those of this scan")
-            table = pl.read_parquet(self.path).select(list(self.schema))
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is ignored
-            return self._ignore(f"it cannot be read ({exc})")
-        if not (
-            table["record"].is_in(_RECORDS).all()
-            and table["path"].null_count() == 0
-            and table["path"].is_unique().all()
-        ):
-            return self._ignore("its rows are not one per file")
-        return table, meta
-
-    def _ignore(self, why: str) -> _Loaded | None:
-        _warn(f"dicomkit: ignoring the scan cache {self.path!r}: {why}; rebuilding it")
-        return None
-
-    def _foreign(self, why: str) -> _Loaded | None:
-        """A file that is not a dicomkit cache: replaced only in the cache folder."""
-        if not self.explicit:
-            return self._ignore(why)
-        # A path the user named may hold their own data (an index written by
-        # col.write_parquet, say): never overwrite it.
-        self.failed = True
-        _warn(
-            f"dicomkit: {self.path!r} is not a dicomkit scan cache ({why}); it is "
-            "left as it is and this scan runs without a cache: pass another path, "
-            "or delete the file"
-        )
-        return None
-
-    def write(
-        self,
-        parts: list[tuple[str, pl.DataFrame]],
-        *,
-        complete: bool,
-        on_duplicate: OnDuplicate | None,
-    ) -> bool:
-        """Replace the cache file atomically; ``False`` if writing failed."""
-        if self.failed:
-            return False
-        table = pl.concat(
-            [
-                pl.DataFrame(schema=self.schema),
-                *(
-                    frame.with_columns(pl.lit(record).alias("record"))
-                    for record, frame in parts
-                ),
-            ],
-            how="diagonal",
-        ).select(list(self.schema))
-        meta = {
-            "format": FORMAT_VERSION,
-            "dicomkit": dicomkit_version(),
-            "keywords": list(self.keywords),
-            "source": self.sources,
-            "recursive": self.recursive,
-            "complete": complete,
-            "on_duplicate": on_duplicate,
-            "started_ns": self.started_ns,
-        }
-        folder = os.path.dirname(self.path)
-        try:
-            os.makedirs(folder, exist_ok=True)
-            if not self.cleaned:  # what killed scans left behind
-                remove_dead_temporaries(folder)
-                self.cleaned = True
-            write_parquet(
-                table,
-                self.path,
-                {METADATA_KEY: meta},
-                prefix=temp_prefix() + "cache-",
-                suffix=_TMP_SUFFIX,
-                private=True,
-            )
-        except OSError as exc:
-            self.failed = True
-            _warn(
-                f"dicomkit: cannot write the scan cache {self.path!r} ({exc}); "
-                "scanning without it"
-            )
-            return False
-        return True
-
-
-def _warn(message: str) -> None:
-    """Warn at the caller's line outside dicomkit (the ``dk.scan`` call)."""
-    level = 2
-    frame = sys._getframe(1)
-    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
-        "dicomkit"
-    ):
-        frame = frame.f_back
-        level += 1
-    warnings.warn(message, RuntimeWarning, stacklevel=level)

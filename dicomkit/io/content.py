@@ -8,15 +8,18 @@ in implicit or explicit VR little endian hashes the same, and sequences are hash
 item by item.
 
 Hashing reads the whole file, so a scan only hashes the files that share a
-SOPInstanceUID with another file.
+SOPInstanceUID with another file (:func:`fill_content_hashes`, the *content hashes*
+stage of :func:`dicomkit.pipeline.run_scan`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Callable
 from typing import Any
 
+import polars as pl
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
@@ -25,7 +28,7 @@ from dicomkit.io.fastread import MAX_ELEMENTS
 from dicomkit.io.header import BoundedReader
 from dicomkit.io.walk import os_path
 
-__all__ = ["content_hash"]
+__all__ = ["content_hash", "fill_content_hashes"]
 
 
 def content_hash(path: str) -> str | None:
@@ -67,3 +70,32 @@ def _feed(digest: Any, ds: Dataset) -> None:
             stored = repr(element.value).encode("utf-8", "surrogatepass")
         digest.update(len(stored).to_bytes(4, "little"))
         digest.update(stored)
+
+
+def fill_content_hashes(
+    copies: pl.DataFrame, hasher: Callable[[str], str | None] = content_hash
+) -> pl.DataFrame:
+    """Hash the copies whose SOPInstanceUID is carried by more than one row.
+
+    Rows that already have a ``content_hash`` keep it (a cached one) as long as
+    their UID still repeats; the rows of a UID that does not repeat are left
+    null, as a fresh scan leaves them. ``hasher(path)`` hashes one copy
+    (:func:`content_hash` for files; a source that is not files passes its own).
+    """
+    repeated = pl.col("SOPInstanceUID").is_duplicated()
+    copies = copies.with_columns(
+        pl.when(repeated).then(pl.col("content_hash")).alias("content_hash")
+    )
+    todo = copies.filter(repeated & pl.col("content_hash").is_null())["path"]
+    if todo.is_empty():
+        return copies
+    paths = todo.to_list()
+    hashes = pl.DataFrame(
+        {"path": paths, "_hash": [hasher(p) for p in paths]},
+        schema={"path": pl.Utf8(), "_hash": pl.Utf8()},
+    )
+    return (
+        copies.join(hashes, on="path", how="left")
+        .with_columns(pl.coalesce("content_hash", "_hash").alias("content_hash"))
+        .drop("_hash")
+    )

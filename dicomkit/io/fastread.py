@@ -40,6 +40,17 @@ from pydicom.tag import BaseTag
 from pydicom.valuerep import IS, DSfloat, PersonName
 from pydicom.values import convert_value as pydicom_convert
 
+from dicomkit.io.dicom import (
+    DEFLATED_VR_LE,
+    EXPLICIT_VR_BE,
+    IMPLICIT_VR_LE,
+    ITEM,
+    ITEM_END,
+    MEDIA_STORAGE_DIRECTORY,
+    PIXEL_TAGS,
+    SEQUENCE_END,
+    UNDEFINED_LENGTH,
+)
 from dicomkit.io.walk import FileEntry, open_regular
 from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
 
@@ -66,9 +77,6 @@ _IMPLICIT = struct.Struct("<HHI")  # group, element, length
 _EXPLICIT = struct.Struct("<HH2sH")  # group, element, VR, short length
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
-_UNDEFINED = 0xFFFFFFFF
-_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
-_PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 _FIRST_PIXEL_TAG = 0x7FE00008
 #: VRs whose explicit-VR header has a 4-byte length (PS3.5 7.1.2), and the others.
 LONG_VRS = frozenset(
@@ -96,11 +104,7 @@ SHORT_VRS = frozenset({
 _GROUP_LENGTH = b"\x02\x00\x00\x00UL\x04\x00"
 #: Each VR's text, one object per VR (faster than decoding the two bytes).
 _VR_TEXT = {code: sys.intern(code.decode("ascii")) for code in LONG_VRS | SHORT_VRS}
-_IMPLICIT_LE = "1.2.840.10008.1.2"
-_SLOW_SYNTAXES = frozenset(
-    {"1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
-)  # BE, deflate
-_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+_SLOW_SYNTAXES = frozenset({EXPLICIT_VR_BE, DEFLATED_VR_LE})
 _CHARSET_TAG = 0x00080005
 _FRAMES_TAG = 0x00280008
 _NUMBER_FORMATS = {
@@ -223,9 +227,13 @@ def _read(reader: _Reader, entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] 
     if reader.buf[128:132] != b"DICM":
         return None
     pos, syntax, media_class = _meta(reader)
-    if syntax is None or syntax in _SLOW_SYNTAXES or media_class == _DICOMDIR_CLASS:
+    if (
+        syntax is None
+        or syntax in _SLOW_SYNTAXES
+        or media_class == MEDIA_STORAGE_DIRECTORY
+    ):
         return None
-    implicit = syntax == _IMPLICIT_LE
+    implicit = syntax == IMPLICIT_VR_LE
     raw: dict[int, tuple[str, bytes]] = {}
     pos, has_pixels = _walk(reader, pos, implicit, plan, raw)
     charset = raw.get(_CHARSET_TAG)
@@ -293,7 +301,7 @@ def _meta(reader: _Reader) -> tuple[int, str | None, str | None]:
             return pos, syntax, media_class
         vr = buf[start + 4 : start + 6]
         length, header = _explicit_length(reader, pos, start, vr)
-        if length == _UNDEFINED:
+        if length == UNDEFINED_LENGTH:
             raise _Fallback
         if element in (0x0010, 0x0002):
             if vr != b"UI":
@@ -357,16 +365,16 @@ def _walk(
             else:
                 raise _Fallback  # e.g. implicit VR inside an explicit data set
             vr = ""
-            if tag in wanted or length == _UNDEFINED:
+            if tag in wanted or length == UNDEFINED_LENGTH:
                 vr = _VR_TEXT[code]  # interned: the VR checks below compare fast
         if group == 0x0004:
             raise _Fallback  # directory records: a DICOMDIR, whatever its class says
         if tag >= _FIRST_PIXEL_TAG:
-            if tag in _PIXEL_TAGS:
+            if tag in PIXEL_TAGS:
                 _check_pixels(reader, pos + header, length)
                 return pos, True
             raise _Fallback  # an element after the pixel data's group: unusual
-        if length == _UNDEFINED:
+        if length == UNDEFINED_LENGTH:
             if tag in wanted or not (implicit or vr == "SQ" or vr == "UN"):
                 raise _Fallback  # e.g. an OB of undefined length: pydicom's way
             pos = _skip_undefined(reader, pos + header, implicit or vr == "UN")
@@ -404,7 +412,7 @@ def _explicit_length(
 
 
 def _check_pixels(reader: _Reader, start: int, length: int) -> None:
-    if length == _UNDEFINED:
+    if length == UNDEFINED_LENGTH:
         _skip_undefined(reader, start, False, fragments=True)
     elif start + length > reader.size:
         raise _Fallback
@@ -435,13 +443,13 @@ def _skip_undefined(
         if group == 0xFFFE:
             (length,) = _U32.unpack_from(buf, start + 4)
             pos += 8
-            if tag in (_SEQUENCE_END, _ITEM_END):
+            if tag in (SEQUENCE_END, ITEM_END):
                 depth -= 1
                 modes.pop()
                 if depth == 0:
                     return pos
-            elif tag == _ITEM:
-                if length == _UNDEFINED:
+            elif tag == ITEM:
+                if length == UNDEFINED_LENGTH:
                     depth += 1
                     modes.append(modes[-1])
                 else:
@@ -460,7 +468,7 @@ def _skip_undefined(
             length, header = _explicit_length(reader, pos, start, code)
             un = code == b"UN"
         pos += header
-        if length == _UNDEFINED:  # a nested sequence
+        if length == UNDEFINED_LENGTH:  # a nested sequence
             if not (mode or un or code == b"SQ"):
                 raise _Fallback  # e.g. an OB of undefined length: pydicom's way
             depth += 1

@@ -35,35 +35,39 @@ from pydicom.tag import Tag
 from pydicom.values import convert_value as pydicom_convert
 
 from dicomkit.io import fastread
+from dicomkit.io.dicom import (
+    DEFLATED_VR_LE,
+    EXPLICIT_VR_BE,
+    EXPLICIT_VR_LE,
+    IMPLICIT_VR_LE,
+    ITEM,
+    MEDIA_STORAGE_DIRECTORY,
+    PIXEL_TAGS,
+    SEQUENCE_END,
+    UNDEFINED_LENGTH,
+)
 from dicomkit.io.fastread import LONG_VRS, SHORT_VRS, ReadPlan, TooLarge, read_fast
 from dicomkit.io.walk import FileEntry, NotRegularFileError, open_regular
 from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
 
-__all__ = ["BoundedReader", "Row", "read_batch", "read_header"]
+__all__ = ["BoundedReader", "Parser", "Row", "read_batch", "read_header"]
 
 #: ``("instance", {column: value})``, ``("instance", (value, …))`` in the column
 #: order of :func:`dicomkit.schema.instance_schema`, or ``("error", {column: value})``.
 Row = tuple[str, Any]
 
-_PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
-_UNDEFINED = 0xFFFFFFFF
-_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
-_IMPLICIT_LE = "1.2.840.10008.1.2"
-_EXPLICIT_LE = "1.2.840.10008.1.2.1"
-_EXPLICIT_BE = "1.2.840.10008.1.2.2"
-_DEFLATED = "1.2.840.10008.1.2.1.99"
 _VALID_VRS = LONG_VRS | SHORT_VRS
-_ITEM = 0xFFFEE000
-_SEQUENCE_END = 0xFFFEE0DD
 _MAX_FRAGMENTS = 1_000_000
 _META_PEEK = 8192  # bytes read first: the preamble and (nearly always) the file meta
 
 
-Reader = Literal["fast", "pydicom"]
+#: Which header parser reads: the fast element walker (with pydicom for what it
+#: hands back), or pydicom always (the reference the fast one is tested against).
+Parser = Literal["fast", "pydicom"]
 
 
 def read_batch(
-    entries: Sequence[FileEntry], keywords: Sequence[str], *, reader: Reader = "fast"
+    entries: Sequence[FileEntry], keywords: Sequence[str], *, reader: Parser = "fast"
 ) -> list[Row]:
     """Read many files (one task of a parallel scan); see :func:`read_header`.
 
@@ -249,7 +253,7 @@ def _parse(
     head = fp.read(_META_PEEK)
     fp.seek(0)
     part10 = head[128:132] == b"DICM"
-    if part10 and _DEFLATED.encode() in head:
+    if part10 and DEFLATED_VR_LE.encode() in head:
         bomb = _inflates_too_far(fp, head)
         if bomb is not None:
             return None, bomb, None
@@ -265,7 +269,7 @@ def _parse(
         return None, ("truncated", f"the header is cut short: {exc}"), None
     except Exception as exc:  # noqa: BLE001 - any parser failure is a row, not a crash
         return None, ("invalid_dicom", f"pydicom cannot parse the header: {exc}"), None
-    if _get(ds.file_meta, "TransferSyntaxUID") == _DEFLATED:
+    if _get(ds.file_meta, "TransferSyntaxUID") == DEFLATED_VR_LE:
         return ds, None, None  # positions are in the compressed stream: unchecked
     problem, has_pixels = _check_complete(ds, fp, fp.tell(), size)
     if problem is not None:
@@ -338,7 +342,7 @@ def _check_complete(
         last: object = ds.get_item(tags[-1], keep_deferred=True)
         if (
             isinstance(last, RawDataElement)
-            and last.length != _UNDEFINED
+            and last.length != UNDEFINED_LENGTH
             and last.value is not None
             and len(last.value) < last.length
         ):
@@ -350,7 +354,7 @@ def _check_complete(
         if (
             at >= size
             and isinstance(last, RawDataElement)
-            and last.length != _UNDEFINED
+            and last.length != UNDEFINED_LENGTH
             and last.value_tell + last.length < size
         ):  # bytes after the last whole element: a next element cut in its header
             end = last.value_tell + last.length
@@ -371,7 +375,7 @@ def _check_complete(
     implicit, little = ds.original_encoding
     order = "<" if little is not False else ">"
     group, element = struct.unpack(order + "HH", head[:4])
-    if (group << 16 | element) not in _PIXEL_TAGS:
+    if (group << 16 | element) not in PIXEL_TAGS:
         return None, False
     # Some writers store PixelData in implicit VR inside an explicit VR data set
     # (pydicom copes); trust the bytes, not the transfer syntax.
@@ -389,7 +393,7 @@ def _check_complete(
             ), True
         (length,) = struct.unpack(order + "I", head[8:12])
         start = at + 12
-    if length == _UNDEFINED:
+    if length == UNDEFINED_LENGTH:
         return _check_fragments(fp, start, size, order), True
     if start + length > size:
         message = (
@@ -411,9 +415,9 @@ def _check_fragments(
             break
         group, element, length = struct.unpack(order + "HHI", head)
         tag = group << 16 | element
-        if tag == _SEQUENCE_END:
+        if tag == SEQUENCE_END:
             return None
-        if tag != _ITEM or at + 8 + length > size:
+        if tag != ITEM or at + 8 + length > size:
             break
         at += 8 + length
     else:
@@ -430,7 +434,7 @@ def _to_row(
 ) -> Row:
     meta = getattr(ds, "file_meta", None)
     media_class = str(_get(meta, "MediaStorageSOPClassUID") or "") if meta else ""
-    if media_class == _DICOMDIR_CLASS or "DirectoryRecordSequence" in ds:
+    if media_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds:
         return _error(
             base,
             "dicomdir",
@@ -516,8 +520,8 @@ def _decoded_syntax(ds: Dataset) -> str | None:
     if implicit is None or little is None:
         return None
     if implicit:
-        return _IMPLICIT_LE
-    return _EXPLICIT_LE if little else _EXPLICIT_BE
+        return IMPLICIT_VR_LE
+    return EXPLICIT_VR_LE if little else EXPLICIT_VR_BE
 
 
 class _Undecodable:

@@ -28,10 +28,9 @@ from typing import Any
 import polars as pl
 
 from dicomkit.exceptions import IndexFormatError
-from dicomkit.hierarchy import RESEND_COLUMNS
 from dicomkit.io.atomic import remove_dead_temporaries, write_parquet
 from dicomkit.io.walk import PathLike
-from dicomkit.schema import ERROR_SCHEMA, instance_schema
+from dicomkit.schema import ERROR_SCHEMA, RESEND_COLUMNS, instance_schema
 
 __all__ = [
     "FORMAT_VERSION",
@@ -185,7 +184,7 @@ def dicomkit_version() -> str:
 
 
 def split_records(
-    table: pl.DataFrame, meta: dict[str, Any], partitioned: bool
+    table: pl.DataFrame, meta: dict[str, Any], *, partitioned: bool
 ) -> dict[str, pl.DataFrame]:
     """An index table as its frames ``{"instance": …, "resend": …, "error": …}``.
 

@@ -1,9 +1,41 @@
-"""Read many files' headers, in parallel, with a progress bar, into frames.
+"""Read headers: many files, in batches, in this process or in parallel.
 
-:func:`read_files` returns every file's row: one instance row per DICOM file (copies
-of one SOPInstanceUID included; :mod:`dicomkit.hierarchy` decides which is current)
-and one error row per file that is not an instance. :func:`fill_content_hashes`
-hashes the copies whose SOPInstanceUID repeats, so resends can be classified.
+The *read headers* stage of a scan (:func:`dicomkit.pipeline.run_scan`). A
+:class:`Reader` takes the files to read and hands back one batch of typed
+``(copies, errors)`` frames (:data:`~dicomkit.io.rows.Batch`) at a time, in
+completion order; like an httpx transport it is passed in, so where the reading
+happens is the caller's choice:
+
+:class:`InProcessReader`
+    Reads in this process, 256 files a batch.
+:class:`ParallelReader`
+    This process and ``workers - 1`` spawned ones; this process also takes the
+    batches of workers that are still starting, so a small scan never waits ~0.3 s
+    for them (``steal_from_cold_workers=False`` lets the workers read theirs).
+:class:`ExecutorReader`
+    Any :class:`concurrent.futures.Executor` (threads, processes, Dask).
+:class:`AutoReader`
+    What ``dk.scan(workers=...)`` means: in-process below
+    :data:`MIN_PARALLEL_FILES` files (or with ``workers=1``), parallel above.
+
+A source that is not a folder of files (a DICOMweb server) is a reader of its own
+entries: see :class:`dicomkit.io.source.Source`. :func:`read_entries` runs a
+reader with a progress bar.
+
+Examples
+--------
+>>> from pathlib import Path
+>>> import dicomkit
+>>> from dicomkit.io.scan import InProcessReader, read_entries
+>>> from dicomkit.io.source import FileSource
+>>> from dicomkit.schema import DEFAULT_KEYWORDS
+>>> sample = Path(dicomkit.__file__).resolve().parents[1] / "data" / "sample"
+>>> [(entries, walk_errors)] = FileSource(sample).walk()
+>>> copies, errors = read_entries(
+...     entries, DEFAULT_KEYWORDS, reader=InProcessReader(), progress=False
+... )
+>>> copies.height + errors.height == len(entries) == 219
+True
 """
 
 from __future__ import annotations
@@ -13,8 +45,7 @@ import multiprocessing
 import os
 import signal
 import sys
-import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Executor,
@@ -23,110 +54,183 @@ from concurrent.futures import (
     wait,
 )
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from dataclasses import dataclass
+from typing import Protocol
 
 import polars as pl
 
-from dicomkit.io.content import content_hash
-from dicomkit.io.header import Reader, Row, read_batch
-from dicomkit.io.walk import FileEntry, PathLike, WalkError, text_path, walk
-from dicomkit.schema import ERROR_SCHEMA, instance_schema
+from dicomkit._warnings import warn
+from dicomkit.io.header import Parser, read_batch
+from dicomkit.io.rows import Batch, empty_frames, rows_to_frames
+from dicomkit.io.walk import FileEntry
 
 __all__ = [
     "MIN_PARALLEL_FILES",
-    "fill_content_hashes",
+    "AutoReader",
+    "ExecutorReader",
+    "InProcessReader",
+    "OnBatch",
+    "ParallelReader",
+    "Reader",
     "read_batch_frames",
     "read_entries",
-    "read_files",
     "rows_to_frames",
-    "split_walk",
 ]
 
 #: Below this many files a scan runs in-process: it takes less than a worker
 #: process needs to start (~0.3 s, importing polars and pydicom).
 MIN_PARALLEL_FILES = 1000
 
-#: Whether this process reads the batches handed to workers that have not yet
-#: returned any when it runs out of its own (tests turn it off to exercise the
-#: workers on small folders).
-STEAL_FROM_COLD_WORKERS = True
+#: What a reader calls with each batch: ``on_batch(copies, errors)``.
+OnBatch = Callable[[pl.DataFrame, pl.DataFrame], None]
 
 
-Frames = tuple[pl.DataFrame, pl.DataFrame]
+class Reader(Protocol):
+    """Reads the headers of files, one row per file, in batches.
+
+    ``read`` calls ``on_batch(copies, errors)`` once per batch as it completes
+    (any order, any batch size); together the batches hold exactly one row per
+    entry: an instance row in ``copies`` or an error row in ``errors``. It never
+    raises for a bad file (that is an error row), only for the reading itself
+    (Ctrl-C, a broken executor).
+    """
+
+    def read(
+        self,
+        entries: Sequence[FileEntry],
+        keywords: tuple[str, ...],
+        on_batch: OnBatch,
+    ) -> None:
+        """Read ``entries``' headers, calling ``on_batch`` with each batch."""
+        ...
 
 
-def read_files(
-    source: PathLike | Iterable[PathLike],
-    keywords: Sequence[str],
-    *,
-    recursive: bool = True,
-    workers: int | None = None,
-    progress: bool | None = None,
-) -> Frames:
-    """Walk ``source`` and read every file's header.
+@dataclass(frozen=True)
+class InProcessReader:
+    """Read in this process, ``batch_size`` files at a time."""
 
-    Returns ``(copies, errors)``: one instance row per DICOM file (duplicates
-    included) and one error row per path that is not an instance. Together they
-    account for every path the walk met.
+    parser: Parser = "fast"
+    batch_size: int = 256
+
+    def read(
+        self, entries: Sequence[FileEntry], keywords: tuple[str, ...], on_batch: OnBatch
+    ) -> None:
+        """Read ``entries`` here, batch after batch."""
+        for start in range(0, len(entries), self.batch_size):
+            batch = entries[start : start + self.batch_size]
+            on_batch(*read_batch_frames(batch, keywords, self.parser))
+
+
+@dataclass(frozen=True)
+class ParallelReader:
+    """Read with ``workers`` processes: this one and ``workers - 1`` spawned.
+
+    With ``steal_from_cold_workers`` (the default) this process also reads the
+    batches handed to workers that have not returned any yet when it has read the
+    rest, so a scan of a few thousand files never waits for them to start. If the
+    workers cannot start (a script read from stdin), the rest is read here with a
+    :class:`RuntimeWarning`. Ctrl-C stops them.
+    """
+
+    workers: int
+    parser: Parser = "fast"
+    steal_from_cold_workers: bool = True
+
+    def read(
+        self, entries: Sequence[FileEntry], keywords: tuple[str, ...], on_batch: OnBatch
+    ) -> None:
+        """Read ``entries`` on this process and the spawned workers."""
+        n_workers = _worker_count(self.workers, len(entries))
+        if n_workers == 1:
+            InProcessReader(self.parser).read(entries, keywords, on_batch)
+            return
+        _read_parallel(
+            list(entries),
+            keywords,
+            n_workers - 1,
+            lambda frames, _: on_batch(*frames),
+            self.parser,
+            steal=self.steal_from_cold_workers,
+        )
+
+
+@dataclass(frozen=True)
+class ExecutorReader:
+    """Read on a caller's executor (e.g. Dask's ``client.get_executor()``).
+
+    Files go in batches of up to 2,000, never one task per file; every worker must
+    see the files at the same paths (shared storage).
+    """
+
+    executor: Executor
+    parser: Parser = "fast"
+
+    def read(
+        self, entries: Sequence[FileEntry], keywords: tuple[str, ...], on_batch: OnBatch
+    ) -> None:
+        """Read ``entries`` on the executor."""
+        _read_with(
+            self.executor,
+            list(entries),
+            keywords,
+            lambda frames, _: on_batch(*frames),
+            self.parser,
+        )
+
+
+@dataclass(frozen=True)
+class AutoReader:
+    """``dk.scan(workers=...)``: in this process or in parallel, by the file count.
 
     ``workers=None`` uses every core once there are at least
-    :data:`MIN_PARALLEL_FILES` files (this process reads too, beside
-    ``workers - 1`` spawned ones); ``workers=1`` reads in this process only.
-    ``progress=None`` shows a bar only when the scan lasts more than a second.
-    Ctrl-C stops the workers and raises :class:`KeyboardInterrupt`.
+    :data:`MIN_PARALLEL_FILES` files (and workers can be spawned); ``workers=N``
+    reads with N processes (this one included); ``1`` reads in this process only.
     """
-    entries, walk_errors = split_walk(walk(source, recursive=recursive))
-    copies, errors = read_entries(entries, keywords, workers=workers, progress=progress)
-    return copies, pl.concat([walk_errors, errors]).sort("path")
 
+    workers: int | None = None
+    parser: Parser = "fast"
+    steal_from_cold_workers: bool = True
 
-def split_walk(
-    items: Iterable[FileEntry | WalkError],
-) -> tuple[list[FileEntry], pl.DataFrame]:
-    """The files to read, and an errors frame of the paths that are not files."""
-    entries: list[FileEntry] = []
-    errors: list[dict[str, Any]] = []
-    for item in items:
-        if isinstance(item, WalkError):
-            errors.append(_walk_error_row(item))
-        else:
-            entries.append(item)
-    return entries, rows_to_frames([("error", e) for e in errors], ())[1]
+    def __post_init__(self) -> None:
+        _worker_count(self.workers, 1)  # a bad value fails before the walk
 
-
-def _walk_error_row(error: WalkError) -> dict[str, Any]:
-    return {
-        "path": error.path,
-        "file_size": error.file_size,
-        "mtime_ns": error.mtime_ns,
-        "reason": error.reason,
-        "message": error.message,
-    }
+    def read(
+        self, entries: Sequence[FileEntry], keywords: tuple[str, ...], on_batch: OnBatch
+    ) -> None:
+        """Read ``entries`` in-process or in parallel, whichever suits their count."""
+        n_workers = _worker_count(self.workers, len(entries))
+        reader: Reader = (
+            InProcessReader(self.parser)
+            if n_workers == 1
+            else ParallelReader(n_workers, self.parser, self.steal_from_cold_workers)
+        )
+        reader.read(entries, keywords, on_batch)
 
 
 def read_entries(
     entries: Sequence[FileEntry],
     keywords: Sequence[str],
     *,
-    workers: int | None = None,
+    reader: Reader | None = None,
     progress: bool | None = None,
-    on_batch: Callable[[pl.DataFrame, pl.DataFrame], None] | None = None,
-    reader: Reader = "fast",
-    executor: Executor | None = None,
+    on_batch: OnBatch | None = None,
     keep: bool = True,
-) -> Frames:
-    """Read the headers of ``entries`` (in parallel); return ``(copies, errors)``.
+) -> Batch:
+    """Read ``entries`` with ``reader`` (default :class:`AutoReader`) and a progress bar.
 
-    Batches are read and turned into typed frames in the workers (columnar, no
-    per-row work here). ``on_batch(copies, errors)`` is called with each batch as
-    it completes, in completion order (the incremental cache checkpoints there).
-    ``keep=False`` keeps nothing once ``on_batch`` has seen a batch (memory stays
-    bounded, whatever the number of files) and returns empty frames.
+    Returns ``(copies, errors)``, errors sorted by path. ``on_batch(copies,
+    errors)`` is called with each batch as it completes; ``keep=False`` keeps
+    nothing once it has (memory stays bounded, whatever the number of files) and
+    returns empty frames. ``progress=None`` shows a bar only once reading has
+    lasted a second; ``True`` always (when there is anything to read), ``False``
+    never.
     """
+    keywords = tuple(keywords)
+    if not entries:  # nothing to read (an unchanged rescan): no bar either
+        return empty_frames(keywords)
     from tqdm.auto import tqdm  # imported here: only scans need it
 
-    keywords = tuple(keywords)
-    n_workers = _worker_count(workers, len(entries))
+    reader = AutoReader() if reader is None else reader
     bar = tqdm(
         total=len(entries),
         unit="file",
@@ -135,37 +239,29 @@ def read_entries(
         disable=progress is False,
         leave=progress is True,
     )
-    results: list[Frames] = []
+    results: list[Batch] = []
 
-    def done(frames: Frames, n: int) -> None:
+    def done(copies: pl.DataFrame, errors: pl.DataFrame) -> None:
         if keep:
-            results.append(frames)
-        bar.update(n)
+            results.append((copies, errors))
+        bar.update(copies.height + errors.height)  # one row per file
         if on_batch is not None:
-            on_batch(*frames)
+            on_batch(copies, errors)
 
     try:
-        if executor is not None:
-            _read_with(executor, list(entries), keywords, done, reader)
-        elif n_workers == 1:
-            for start in range(0, len(entries), 256):
-                batch = entries[start : start + 256]
-                done(read_batch_frames(batch, keywords, reader), len(batch))
-        else:
-            # this process reads too: n readers are n - 1 worker processes and it
-            _read_parallel(list(entries), keywords, n_workers - 1, done, reader)
+        reader.read(entries, keywords, done)
     finally:
         bar.close()
     if not results:
-        return rows_to_frames([], keywords)
+        return empty_frames(keywords)
     copies = pl.concat([c for c, _ in results], how="vertical")
     errors = pl.concat([e for _, e in results], how="vertical")
     return copies, errors.sort("path")
 
 
 def read_batch_frames(
-    entries: Sequence[FileEntry], keywords: Sequence[str], reader: Reader = "fast"
-) -> Frames:
+    entries: Sequence[FileEntry], keywords: Sequence[str], parser: Parser = "fast"
+) -> Batch:
     """Read a batch of files into typed ``(copies, errors)`` frames (a worker task).
 
     The garbage collector is paused meanwhile: the batch makes many small objects
@@ -174,7 +270,7 @@ def read_batch_frames(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return rows_to_frames(read_batch(entries, keywords, reader=reader), keywords)
+        return rows_to_frames(read_batch(entries, keywords, reader=parser), keywords)
     finally:
         if was_enabled:
             gc.enable()
@@ -206,8 +302,10 @@ def _read_parallel(
     entries: list[FileEntry],
     keywords: tuple[str, ...],
     n_workers: int,
-    done: Callable[[Frames, int], None],
-    reader: Reader,
+    done: Callable[[Batch, int], None],
+    reader: Parser,
+    *,
+    steal: bool = True,
 ) -> None:
     # Enough batches to balance the load and move the bar, few enough that the
     # per-batch cost (a task, a frame of typed columns: a few ms) stays small.
@@ -227,7 +325,7 @@ def _read_parallel(
     executor = ProcessPoolExecutor(
         n_workers, mp_context=context, initializer=_ignore_sigint
     )
-    pending: dict[Future[Frames], int] = {}
+    pending: dict[Future[Batch], int] = {}
     try:
         while front < back and len(pending) < 2 * n_workers:
             pending[
@@ -243,7 +341,7 @@ def _read_parallel(
                     len(batches[back]),
                 )
                 continue
-            if not ready and not warm and STEAL_FROM_COLD_WORKERS:
+            if not ready and not warm and steal:
                 _stop(executor)
                 for index in sorted(pending.values()):
                     done(
@@ -270,11 +368,9 @@ def _read_parallel(
         # Workers could not start or died (e.g. the main script came from stdin,
         # which "spawn" cannot re-import): finish in this process, losing nothing.
         _stop(executor)
-        warnings.warn(
+        warn(
             f"dicomkit: worker processes failed ({exc}); reading the remaining "
-            "files in this process. Pass workers=1 to skip the attempt.",
-            RuntimeWarning,
-            stacklevel=5,
+            "files in this process. Pass workers=1 to skip the attempt."
         )
         for index in sorted([*pending.values(), *range(front, back)]):
             done(
@@ -291,14 +387,10 @@ def _read_with(
     executor: Executor,
     entries: list[FileEntry],
     keywords: tuple[str, ...],
-    done: Callable[[Frames, int], None],
-    reader: Reader,
+    done: Callable[[Batch, int], None],
+    reader: Parser,
 ) -> None:
-    """Read on a caller's executor (e.g. Dask's ``client.get_executor()``).
-
-    Files go in batches of up to 2,000, never one task per file; every worker
-    must see the files at the same paths (shared storage).
-    """
+    """Read on ``executor`` in batches of up to 2,000 (see :class:`ExecutorReader`)."""
     size = max(64, min(2000, len(entries) // 64 or 1))
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
     pending = {
@@ -322,158 +414,3 @@ def _stop(executor: ProcessPoolExecutor) -> None:
     processes = getattr(executor, "_processes", None) or {}
     for process in list(processes.values()):
         process.terminate()
-
-
-def rows_to_frames(
-    rows: Iterable[Row], keywords: Sequence[str]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Build the typed ``(copies, errors)`` frames from header rows, column by column.
-
-    Instance rows are stacked into one Python list per column, and each column
-    becomes a typed polars Series in one call. List columns, which polars builds
-    slowly from nested Python lists, are shaped in Rust: numbers from one flat
-    list (PixelSpacing …), text by numbering the distinct lists (ImageType …).
-    """
-    schema = instance_schema(keywords)
-    names = list(schema)
-    rows = rows if isinstance(rows, list) else list(rows)
-    stacked = [row for kind, row in rows if kind == "instance"]
-    error_rows = [row for kind, row in rows if kind != "instance"]
-    if not all(type(row) is tuple for row in stacked):  # rows of the pydicom path
-        stacked = [
-            row if type(row) is tuple else tuple(row[n] for n in names)
-            for row in stacked
-        ]
-    for row in error_rows:
-        row["path"] = text_path(row["path"])
-    columns: list[tuple[Any, ...]] = (
-        list(zip(*stacked, strict=True)) if stacked else [()] * len(names)
-    )
-    path_index = names.index("path")
-    if not all(map(str.isascii, columns[path_index])):
-        columns[path_index] = tuple(map(text_path, columns[path_index]))
-    copies = pl.DataFrame(
-        [
-            _column(name, schema[name], values)
-            for name, values in zip(names, columns, strict=True)
-        ]
-    )
-    errors = pl.DataFrame(error_rows, schema=ERROR_SCHEMA)
-    return copies, errors
-
-
-def _numeric_lists(name: str, dtype: pl.List, values: Sequence[Any]) -> pl.Series:
-    """Lists of numbers: one flat Series, shaped into rows in Rust.
-
-    Lists of one length (ImagePositionPatient, PixelSpacing …) are reshaped;
-    others are grouped by row.
-    """
-    same = _same_length_lists(name, dtype, values)
-    if same is not None:
-        return same
-    flat: list[Any] = []
-    rows: list[int] = []
-    for index, value in enumerate(values):
-        if value:
-            flat.extend(value)
-            rows.extend([index] * len(value))
-    items = pl.DataFrame(
-        [
-            pl.Series("row", rows, dtype=pl.Int64),
-            pl.Series("v", flat, dtype=dtype.inner),
-        ]
-    )
-    grouped = items.group_by("row", maintain_order=True).agg("v")
-    every = pl.DataFrame(pl.Series("row", range(len(values)), dtype=pl.Int64))
-    column: pl.Series = every.join(
-        grouped, on="row", how="left", maintain_order="left"
-    )["v"]
-    typed: pl.Series = column.cast(dtype).alias(name)
-    return typed
-
-
-def _same_length_lists(
-    name: str, dtype: pl.List, values: Sequence[Any]
-) -> pl.Series | None:
-    flat: list[Any] = []
-    present: list[int] = []
-    width = -1
-    for index, value in enumerate(values):
-        if value is None:
-            continue
-        if len(value) != width:
-            if width != -1 or not value:
-                return None  # lists of several lengths (or empty): group instead
-            width = len(value)
-        flat.extend(value)
-        present.append(index)
-    if width < 1:
-        return None
-    shaped: pl.Series = (
-        pl.Series(name, flat, dtype=dtype.inner)
-        .reshape((len(present), width))
-        .cast(dtype)
-    )
-    if len(present) == len(values):
-        return shaped
-    rows = pl.DataFrame([pl.Series("row", present, dtype=pl.Int64), shaped.alias("v")])
-    every = pl.DataFrame(pl.Series("row", range(len(values)), dtype=pl.Int64))
-    column: pl.Series = every.join(rows, on="row", how="left", maintain_order="left")[
-        "v"
-    ]
-    return column.alias(name)
-
-
-def _column(name: str, dtype: pl.DataType, values: Sequence[Any]) -> pl.Series:
-    if dtype in (pl.Date, pl.Time):  # few distinct values, slow to convert one by one
-        return _factorized(name, dtype, values)
-    if not isinstance(dtype, pl.List):
-        return pl.Series(name, values, dtype=dtype)
-    if dtype.inner != pl.Utf8:
-        return _numeric_lists(name, dtype, values)
-    return _factorized(name, dtype, values)
-
-
-def _factorized(name: str, dtype: pl.DataType, values: Sequence[Any]) -> pl.Series:
-    """Each distinct value built once, then gathered in Rust.
-
-    A batch holds few distinct ImageType or SpecificCharacterSet lists (which
-    polars builds from Python slowly, ~0.5 µs each) and few distinct dates and
-    times, so numbering the distinct values is faster.
-    """
-    codes: dict[Any, int] = {}
-    numbers: list[int] = []
-    lists = isinstance(dtype, pl.List)
-    for value in values:
-        key = tuple(value) if lists and value is not None else value
-        number = codes.get(key)
-        if number is None:
-            number = codes[key] = len(codes)
-        numbers.append(number)
-    distinct = [list(key) if lists and key is not None else key for key in codes]
-    column: pl.Series = pl.Series(name, distinct, dtype=dtype).gather(
-        pl.Series(numbers, dtype=pl.UInt32)
-    )
-    return column
-
-
-def fill_content_hashes(copies: pl.DataFrame) -> pl.DataFrame:
-    """Hash the files whose SOPInstanceUID is carried by more than one row.
-
-    Rows that already have a ``content_hash`` keep it; unique instances stay null.
-    """
-    repeated = (
-        pl.col("SOPInstanceUID").is_duplicated() & pl.col("content_hash").is_null()
-    )
-    todo = copies.filter(repeated)["path"].to_list()
-    if not todo:
-        return copies
-    hashes = pl.DataFrame(
-        {"path": todo, "_hash": [content_hash(p) for p in todo]},
-        schema={"path": pl.Utf8(), "_hash": pl.Utf8()},
-    )
-    return (
-        copies.join(hashes, on="path", how="left")
-        .with_columns(pl.coalesce("content_hash", "_hash").alias("content_hash"))
-        .drop("_hash")
-    )

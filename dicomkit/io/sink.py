@@ -1,18 +1,32 @@
-"""Scan straight into a partitioned parquet index, in bounded memory.
+"""Sinks: where a scan's rows go (a collection in memory, a parquet index).
 
-:func:`scan_to_index` is what :func:`dicomkit.scan_to_parquet` runs: the files are
-read in batches (in parallel, or on any executor) and every batch goes to disk as
-it completes, gathered into parts of about ``rows_per_part`` rows (``1`` writes one
-part per batch), so memory does not grow with the number of files: the walk too is
-taken :data:`WALK_CHUNK` files at a time. When every file is read, the few rows whose
-SOPInstanceUID repeats are resolved (hashed, classified, marked ``resend``) and only
-the parts that hold them are rewritten.
+A :class:`Sink` is the last extension point of the scan pipeline
+(:func:`dicomkit.pipeline.run_scan`): it receives every batch of rows as it is
+read (``add``), hands back the copies the resend rule must see (``copies``: at
+least every copy of a repeated SOPInstanceUID), and gets their resolution
+(``finish``), which it turns into its output.
 
-The index is built in a hidden sibling folder (``.dicomkit-<host>-<pid>-<name>-…``)
-and renamed into place at the end: an interrupted scan leaves the destination as it
-was, and the next scan beside it removes the folder a killed one left. An existing destination is
-replaced only if it is empty or an index of dicomkit's own; anything else there is
-refused, never deleted.
+:class:`MemorySink`
+    Keeps the batches; its output is the :class:`Frames` of a collection
+    (``dk.scan``).
+:class:`IndexSink`
+    Writes the batches straight into a partitioned parquet index, in bounded
+    memory (``dk.scan_to_parquet``); its output is the index folder.
+
+New DICOM files are written from a plan, not from a scan: :mod:`dicomkit.io.write`
+(``Plan.write``), which rescans what it wrote through the same pipeline.
+
+The index folder
+----------------
+:class:`IndexSink` gathers batches into parts of about ``rows_per_part`` rows
+(``1`` writes one part per batch), so memory does not grow with the number of
+files. When every file is read, the few rows whose SOPInstanceUID repeats are
+resolved and only the parts that hold them are rewritten. The index is built in
+a hidden sibling folder (``.dicomkit-<host>-<pid>-<name>-…``) and renamed into
+place at the end: an interrupted scan leaves the destination as it was, and the
+next scan beside it removes the folder a killed one left. An existing destination
+is replaced only if it is empty or an index of dicomkit's own; anything else
+there is refused, never deleted.
 """
 
 from __future__ import annotations
@@ -22,14 +36,13 @@ import glob
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Executor
-from typing import Any
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import polars as pl
 
 from dicomkit.exceptions import IndexFormatError
-from dicomkit.hierarchy import OnDuplicate, resolve_resends
 from dicomkit.io.atomic import remove_dead_temporaries, temp_prefix
 from dicomkit.io.parquet import (
     PART_GLOB,
@@ -39,10 +52,16 @@ from dicomkit.io.parquet import (
     scan_index,
     write_part,
 )
-from dicomkit.io.scan import fill_content_hashes, read_entries, split_walk
-from dicomkit.io.walk import FileEntry, PathLike, WalkError, walk
+from dicomkit.io.rows import empty_frames
 
-__all__ = ["DEFAULT_ROWS_PER_PART", "WALK_CHUNK", "scan_to_index"]
+__all__ = [
+    "DEFAULT_ROWS_PER_PART",
+    "WALK_CHUNK",
+    "Frames",
+    "IndexSink",
+    "MemorySink",
+    "Sink",
+]
 
 #: Rows per part: big enough for efficient parquet, small enough to stream.
 DEFAULT_ROWS_PER_PART = 100_000
@@ -51,75 +70,175 @@ DEFAULT_ROWS_PER_PART = 100_000
 #: reading).
 WALK_CHUNK = 500_000
 
+T_co = TypeVar("T_co", covariant=True)
 
-def scan_to_index(
-    source: PathLike | Iterable[PathLike],
-    dest: PathLike,
-    keywords: Sequence[str],
-    *,
-    recursive: bool = True,
-    workers: int | None = None,
-    progress: bool | None = None,
-    on_duplicate: OnDuplicate = "newest",
-    executor: Executor | None = None,
-    rows_per_part: int = DEFAULT_ROWS_PER_PART,
-) -> str:
-    """Scan ``source`` into the partitioned index folder ``dest``; return its path.
 
-    ``keywords`` are validated keywords; the other parameters are those of
-    :func:`dicomkit.scan_to_parquet`.
+class Frames(NamedTuple):
+    """The three frames of a collection: ``(instances, resends, errors)``."""
+
+    instances: pl.DataFrame
+    resends: pl.DataFrame
+    errors: pl.DataFrame
+
+
+class Sink(Protocol[T_co]):
+    """Where a scan's rows go; its output is ``T_co`` (module docstring)."""
+
+    def add(self, copies: pl.DataFrame, errors: pl.DataFrame) -> None:
+        """Take one batch: instance rows (unresolved copies) and error rows."""
+        ...
+
+    def copies(self) -> pl.DataFrame:
+        """Every copy added so far whose SOPInstanceUID repeats (or all copies)."""
+        ...
+
+    def finish(self, instances: pl.DataFrame, resends: pl.DataFrame) -> T_co:
+        """The output, given the resolution of :meth:`copies`."""
+        ...
+
+
+class MemorySink:
+    """Keep every batch in memory; the output is the collection's :class:`Frames`."""
+
+    def __init__(self, keywords: Sequence[str]) -> None:
+        self.keywords = tuple(keywords)
+        self.copy_batches: list[pl.DataFrame] = []
+        self.error_batches: list[pl.DataFrame] = []
+
+    def add(self, copies: pl.DataFrame, errors: pl.DataFrame) -> None:
+        """Keep one batch."""
+        if copies.height:
+            self.copy_batches.append(copies)
+        if errors.height:
+            self.error_batches.append(errors)
+
+    def copies(self) -> pl.DataFrame:
+        """Every copy: the resend rule sees them all, unique ones too."""
+        if not self.copy_batches:
+            return empty_frames(self.keywords)[0]
+        return pl.concat(self.copy_batches, how="vertical")
+
+    def finish(self, instances: pl.DataFrame, resends: pl.DataFrame) -> Frames:
+        """The resolved frames, and every error row sorted by path."""
+        if not self.error_batches:
+            return Frames(instances, resends, empty_frames(self.keywords)[1])
+        errors = pl.concat(self.error_batches, how="vertical")
+        return Frames(instances, resends, errors.sort("path"))
+
+
+class IndexSink:
+    """Write the batches into a partitioned parquet index at ``dest``.
+
+    Use it as a context manager: the hidden folder the index is built in is
+    removed if the scan fails; :meth:`finish` puts the index in place.
+
+    Raises
+    ------
+    FileExistsError
+        If ``dest`` is a file, or a folder holding files other than index parts.
     """
-    if rows_per_part < 1:
-        msg = f"rows_per_part must be at least 1, not {rows_per_part}"
-        raise ValueError(msg)
-    if on_duplicate not in ("newest", "first", "error"):
-        msg = f"on_duplicate must be 'newest', 'first' or 'error', not {on_duplicate!r}"
-        raise ValueError(msg)
-    target = os.path.abspath(os.fspath(dest))
-    _check_destination(target)
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    keywords = tuple(keywords)
-    if isinstance(source, (str, os.PathLike)):
-        walked: PathLike | list[str] = source
-        sources = [os.path.abspath(os.fspath(source))]
-    else:
-        walked = [os.fspath(item) for item in source]
-        sources = [os.path.abspath(item) for item in walked]
-    remove_dead_temporaries(parent)  # what killed scans left beside the index
-    tmp = tempfile.mkdtemp(
-        prefix=f"{temp_prefix()}{os.path.basename(target)}-", dir=parent
-    )
-    try:
-        items = _outside(walk(walked, recursive=recursive), [tmp, target])
-        meta: dict[str, Any] = {
+
+    def __init__(
+        self,
+        dest: str | os.PathLike[str],
+        keywords: Sequence[str],
+        *,
+        meta: dict[str, Any],
+        rows_per_part: int = DEFAULT_ROWS_PER_PART,
+    ) -> None:
+        if rows_per_part < 1:
+            msg = f"rows_per_part must be at least 1, not {rows_per_part}"
+            raise ValueError(msg)
+        self.target = os.path.abspath(os.fspath(dest))
+        _check_destination(self.target)
+        parent = os.path.dirname(self.target)
+        os.makedirs(parent, exist_ok=True)
+        keywords = tuple(keywords)
+        self.meta: dict[str, Any] = {
             "columns": index_columns(keywords),
             "dicomkit": dicomkit_version(),
             "keywords": list(keywords),
-            "source": sources,
-            "recursive": recursive,
-            "on_duplicate": on_duplicate,
+            **meta,
         }
-        parts = _Parts(tmp, index_schema(keywords), meta, rows_per_part)
-        for chunk in _chunks(items, WALK_CHUNK):  # the walk's memory stays bounded
-            entries, walk_errors = split_walk(chunk)
-            parts.add(pl.DataFrame(), walk_errors)
-            read_entries(
-                entries,
-                keywords,
-                workers=workers,
-                progress=progress,
-                on_batch=parts.add,
-                executor=executor,
-                keep=False,
-            )
-        parts.close()
-        _resolve_resends(tmp, meta, on_duplicate)
-        _install(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+        remove_dead_temporaries(parent)  # what killed scans left beside the index
+        self.folder = tempfile.mkdtemp(
+            prefix=f"{temp_prefix()}{os.path.basename(self.target)}-", dir=parent
+        )
+        self.parts = _Parts(
+            self.folder, index_schema(keywords), self.meta, rows_per_part
+        )
+        self.where = pl.DataFrame(schema={"path": pl.Utf8(), "_part": pl.Utf8()})
+        self.tops = tuple(
+            folder.rstrip(os.sep) + os.sep for folder in (self.folder, self.target)
+        )
+
+    def __enter__(self) -> IndexSink:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def skip(self, path: str) -> bool:
+        """Whether ``path`` lies in the index being written or the one it replaces."""
+        return path.startswith(self.tops)  # the walk yields absolute paths
+
+    def add(self, copies: pl.DataFrame, errors: pl.DataFrame) -> None:
+        """Gather one batch; write a part once ``rows_per_part`` rows wait."""
+        self.parts.add(copies, errors)
+
+    def copies(self) -> pl.DataFrame:
+        """The copies whose SOPInstanceUID repeats, read back from the parts."""
+        self.parts.close()
+        parts = sorted(glob.glob(os.path.join(glob.escape(self.folder), PART_GLOB)))
+        dicom = pl.scan_parquet(parts, include_file_paths="_part").filter(
+            pl.col("record") == "instance"
+        )
+        # two queries, not one: a plan that scans the parts twice would cache the
+        # whole scan in memory
+        repeated = (
+            dicom.group_by("SOPInstanceUID")
+            .agg(pl.len().alias("_n"))
+            .filter(pl.col("_n") > 1)
+            .select("SOPInstanceUID")
+            .collect(engine="streaming")
+        )
+        instance = self.meta["columns"]["instance"]
+        if repeated.is_empty():
+            return self.parts.empty.select(instance).clear()
+        copies = dicom.join(repeated.lazy(), on="SOPInstanceUID", how="semi").collect(
+            engine="streaming"
+        )
+        self.where = copies.select("path", "_part")
+        return copies.select(instance)
+
+    def finish(self, instances: pl.DataFrame, resends: pl.DataFrame) -> str:
+        """Mark the resends in the parts that hold them; put the index in place."""
+        fixed = pl.concat(
+            [
+                instances.with_columns(pl.lit("instance").alias("record")),
+                resends.with_columns(pl.lit("resend").alias("record")),
+            ],
+            how="diagonal",
+        ).join(self.where, on="path")
+        for (part,), rows in fixed.group_by("_part"):
+            table = pl.read_parquet(str(part))
+            table = pl.concat(
+                [
+                    table.join(rows.select("path"), on="path", how="anti"),
+                    rows.drop("_part"),
+                ],
+                how="diagonal",
+            ).select(table.columns)
+            number = int(os.path.basename(str(part))[len("part-") : -len(".parquet")])
+            write_part(self.folder, number, table, self.meta)
+        _install(self.folder, self.target)
+        return self.target
 
 
 class _Parts:
@@ -159,71 +278,6 @@ class _Parts:
     def close(self) -> None:
         if self.waiting or self.n_parts == 0:  # an empty scan still has its columns
             self.flush()
-
-
-def _resolve_resends(
-    folder: str, meta: dict[str, Any], on_duplicate: OnDuplicate
-) -> None:
-    """Mark the superseded copies ``resend``, rewriting only the parts that hold them."""
-    parts = sorted(glob.glob(os.path.join(glob.escape(folder), PART_GLOB)))
-    dicom = pl.scan_parquet(parts, include_file_paths="_part").filter(
-        pl.col("record") == "instance"
-    )
-    # two queries, not one: a plan that scans the parts twice would cache the
-    # whole scan in memory
-    repeated = (
-        dicom.group_by("SOPInstanceUID")
-        .agg(pl.len().alias("_n"))
-        .filter(pl.col("_n") > 1)
-        .select("SOPInstanceUID")
-        .collect(engine="streaming")
-    )
-    if repeated.is_empty():
-        return
-    copies = dicom.join(repeated.lazy(), on="SOPInstanceUID", how="semi").collect(
-        engine="streaming"
-    )
-    if copies.is_empty():
-        return
-    where = copies.select("path", "_part")
-    columns = meta["columns"]
-    kept, resends = resolve_resends(
-        fill_content_hashes(copies.select(columns["instance"])),
-        on_duplicate=on_duplicate,
-    )
-    fixed = pl.concat(
-        [
-            kept.with_columns(pl.lit("instance").alias("record")),
-            resends.with_columns(pl.lit("resend").alias("record")),
-        ],
-        how="diagonal",
-    ).join(where, on="path")
-    for (part,), rows in fixed.group_by("_part"):
-        table = pl.read_parquet(str(part))
-        table = pl.concat(
-            [
-                table.join(rows.select("path"), on="path", how="anti"),
-                rows.drop("_part"),
-            ],
-            how="diagonal",
-        ).select(table.columns)
-        number = int(os.path.basename(str(part))[len("part-") : -len(".parquet")])
-        write_part(folder, number, table, meta)
-
-
-def _chunks(
-    items: Iterable[FileEntry | WalkError], size: int
-) -> Iterator[list[FileEntry | WalkError]]:
-    """``items`` in lists of ``size``; one empty list if there are none."""
-    chunk: list[FileEntry | WalkError] = []
-    yielded = False
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk, yielded = [], True
-    if chunk or not yielded:
-        yield chunk
 
 
 def _check_destination(target: str) -> None:
@@ -267,13 +321,3 @@ def _install(tmp: str, target: str) -> None:
     os.replace(target, old)
     os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _outside(
-    items: Iterable[FileEntry | WalkError], folders: list[str]
-) -> Iterator[FileEntry | WalkError]:
-    """Leave the index being written (and the one it replaces) out of the walk."""
-    tops = tuple(folder.rstrip(os.sep) + os.sep for folder in folders)
-    for item in items:
-        if not item.path.startswith(tops):  # the walk yields absolute paths
-            yield item

@@ -43,6 +43,7 @@ from dicomkit.exceptions import NotDicomError
 from dicomkit.io.atomic import file_mode, remove_dead_temporaries, write_file
 from dicomkit.io.header import file_identity, read_header
 from dicomkit.io.walk import PathLike, os_path
+from dicomkit.schema import BINARY_VRS, INT_VRS
 
 __all__ = ["write_instances"]
 
@@ -50,9 +51,8 @@ _LIMIT = 64  # characters per path component
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 _RESERVED = frozenset({"CON", "PRN", "AUX", "NUL"} | {f"COM{n}" for n in range(10)})
 _RESERVED |= {f"LPT{n}" for n in range(10)}
-_INT_VRS = frozenset({"IS", "US", "SS", "UL", "SL", "UV", "SV", "AT"})
+_INT_VRS = INT_VRS | {"AT"}  # an AT value is a tag number
 _TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
-_BINARY_VRS = frozenset({"SQ", "OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 _SYNTAXES: dict[tuple[bool | None, bool | None], str] = {  # (implicit, little endian)
     (True, True): ImplicitVRLittleEndian,
     (False, True): ExplicitVRLittleEndian,
@@ -221,7 +221,7 @@ def _convert(value: Any, vr: str) -> Any:
             raise ValueError(msg)
         return [_convert(item, vr) for item in value]
     kinds = set(vr.split(" or "))
-    if kinds & _BINARY_VRS:
+    if kinds & BINARY_VRS:
         msg = "sequence and binary elements cannot be set from a plan"
         raise ValueError(msg)
     if kinds <= _INT_VRS:

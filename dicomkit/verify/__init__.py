@@ -46,6 +46,7 @@ from dicomkit.verify.identity import identity_findings
 from dicomkit.verify.slices import geometry_findings
 
 __all__ = [
+    "BLOCKING_CHECKS",
     "CHECKS",
     "FINDING_SCHEMA",
     "Tolerances",
@@ -54,6 +55,22 @@ __all__ = [
     "series_badges",
     "verify",
 ]
+
+
+#: Findings that make a series something other than one regular volume. A
+#: ``duplicate_position`` that is a clean repeat is not blocking: it is 4-D.
+BLOCKING_CHECKS = frozenset(
+    {
+        "mixed_orientation",
+        "duplicate_position",
+        "missing_slices",
+        "irregular_spacing",
+        "missing_geometry",
+        "invalid_orientation",
+        "mixed_pixel_format",
+        "mixed_modality",
+    }
+)
 
 
 def series_badges(findings: pl.DataFrame, instances: pl.DataFrame) -> dict[str, str]:

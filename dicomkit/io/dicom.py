@@ -1,0 +1,38 @@
+"""The DICOM encoding constants both header readers use, defined once.
+
+:mod:`dicomkit.io.fastread` (the fast element walker) and :mod:`dicomkit.io.header`
+(pydicom's path, and the checks around it) read the same encoding: these are its
+fixed numbers and UIDs.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFLATED_VR_LE",
+    "EXPLICIT_VR_BE",
+    "EXPLICIT_VR_LE",
+    "IMPLICIT_VR_LE",
+    "ITEM",
+    "ITEM_END",
+    "MEDIA_STORAGE_DIRECTORY",
+    "PIXEL_TAGS",
+    "SEQUENCE_END",
+    "UNDEFINED_LENGTH",
+]
+
+#: A value length of 0xFFFFFFFF: the value ends at a delimiter (PS3.5 7.1.1).
+UNDEFINED_LENGTH = 0xFFFFFFFF
+#: Item, Item Delimitation and Sequence Delimitation tags (PS3.5 7.5).
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+#: Float Pixel Data, Double Float Pixel Data and Pixel Data (7FE0,0008/0009/0010).
+PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
+
+#: Transfer syntaxes (PS3.5 Annex A).
+IMPLICIT_VR_LE = "1.2.840.10008.1.2"
+EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
+EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
+DEFLATED_VR_LE = "1.2.840.10008.1.2.1.99"
+
+#: The SOP Class of a DICOMDIR (Media Storage Directory Storage, PS3.10): a media
+#: index, not an image.
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
