@@ -10,10 +10,21 @@ imported by the modules that draw.
 from typing import Any
 
 from dicomkit import uid
-from dicomkit.api import read_parquet, scan, scan_parquet, scan_to_parquet
+from dicomkit.api import (
+    read_parquet,
+    scan,
+    scan_dicomweb,
+    scan_parquet,
+    scan_to_parquet,
+)
 from dicomkit.collection import Collection, concat
+from dicomkit.compare import compare
 from dicomkit.exceptions import (
     DicomkitError,
+    DicomwebAuthError,
+    DicomwebConnectionError,
+    DicomwebError,
+    DicomwebNotFoundError,
     DuplicateInstanceError,
     IndexFormatError,
     MergeError,
@@ -34,6 +45,10 @@ __version__ = "0.1.0"
 __all__ = [
     "Collection",
     "DicomkitError",
+    "DicomwebAuthError",
+    "DicomwebConnectionError",
+    "DicomwebError",
+    "DicomwebNotFoundError",
     "DuplicateInstanceError",
     "IndexFormatError",
     "LazyCollection",
@@ -47,12 +62,14 @@ __all__ = [
     "VerificationError",
     "Volume",
     "__version__",
+    "compare",
     "concat",
     "describe_checks",
     "load_pixels",
     "plot",
     "read_parquet",
     "scan",
+    "scan_dicomweb",
     "scan_parquet",
     "scan_to_parquet",
     "uid",

@@ -11,7 +11,11 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
     ├── NotAVolumeError(ValueError)         col.volume() on a series that is not a regular volume
     ├── MissingDecoderError(RuntimeError)   compressed pixels and no decoder installed
     ├── VerificationError(ValueError)       verify(strict=True) found errors
-    └── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
+    ├── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
+    └── DicomwebError(OSError)              a DICOMweb server that cannot be read as asked
+        ├── DicomwebConnectionError(ConnectionError)  unreachable, or no answer in time
+        ├── DicomwebAuthError(PermissionError)        401 / 403: credentials missing or refused
+        └── DicomwebNotFoundError(FileNotFoundError)  404: no such study, series or instance
 
 A bad file met *during a scan* never raises: it becomes a row of ``col.errors``.
 """
@@ -26,6 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DicomkitError",
+    "DicomwebAuthError",
+    "DicomwebConnectionError",
+    "DicomwebError",
+    "DicomwebNotFoundError",
     "DuplicateInstanceError",
     "IndexFormatError",
     "MergeError",
@@ -101,3 +109,20 @@ class NotAVolumeError(DicomkitError, ValueError):
 
 class MissingDecoderError(DicomkitError, RuntimeError):
     """Pixel data in a compressed transfer syntax that no installed plugin decodes."""
+
+
+class DicomwebError(DicomkitError, OSError):
+    """A DICOMweb server that cannot be read as asked: an error status, an answer that
+    is not DICOM JSON, or (``pip install "dicomkit[dicomweb]"``) no HTTP client."""
+
+
+class DicomwebConnectionError(DicomwebError, ConnectionError):
+    """The DICOMweb server cannot be reached, or does not answer within the timeout."""
+
+
+class DicomwebAuthError(DicomwebError, PermissionError):
+    """The DICOMweb server refused the request (HTTP 401 or 403)."""
+
+
+class DicomwebNotFoundError(DicomwebError, FileNotFoundError):
+    """The DICOMweb server has no such resource (HTTP 404)."""
