@@ -710,19 +710,52 @@ def read_instance(url: str, *, stop_before_pixels: bool = False) -> Dataset:
 
 def _retrieve(client: _Client, url: str) -> bytes:
     try:
-        reply = client.get(url, {}, _ACCEPT_DICOM, "wado_instance")
+        return _parts(_get_dicom(client, url), url)[0]
+    except DicomwebNotFoundError:
+        if "/instances/" not in url:
+            raise
+        return _from_series(client, url)
+
+
+def _get_dicom(client: _Client, url: str) -> Any:
+    try:
+        return client.get(url, {}, _ACCEPT_DICOM, "wado_instance")
     except DicomwebError as exc:
         if "HTTP 406" not in str(exc) and "HTTP 400" not in str(exc):
             raise
-        reply = client.get(url, {}, _ACCEPT_DICOM_DEFAULT, "wado_instance")
-    return _first_part(reply.headers.get("Content-Type", ""), reply.content, url)
+        return client.get(url, {}, _ACCEPT_DICOM_DEFAULT, "wado_instance")
 
 
-def _first_part(content_type: str, body: bytes, url: str) -> bytes:
-    """The first body part of a ``multipart/related`` answer (or the whole body)."""
+def _from_series(client: _Client, url: str) -> bytes:
+    """The instance, out of its whole series.
+
+    A server that holds one SOPInstanceUID twice (in two series: a uniqueness
+    conflict) may find only one of them by UID: Orthanc answers 404 for the
+    other's instance URL, but lists it in its series.
+    """
+    from pydicom import dcmread
+
+    series_url, _, sop = url.partition("/instances/")
+    for part in _parts(_get_dicom(client, series_url), series_url):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = dcmread(io.BytesIO(part), stop_before_pixels=True, force=True)
+        except Exception:  # noqa: BLE001 - another part may be the one
+            continue
+        if str(ds.get("SOPInstanceUID", "")) == sop.rstrip("/"):
+            return part
+    msg = f"the DICOMweb server has no {_shown(url)} (HTTP 404), nor in its series"
+    raise DicomwebNotFoundError(msg)
+
+
+def _parts(reply: Any, url: str) -> list[bytes]:
+    """The body parts of a ``multipart/related`` answer (or the whole body)."""
+    content_type = str(reply.headers.get("Content-Type", ""))
+    body: bytes = reply.content
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind == "application/dicom":
-        return body
+        return [body]
     if kind != "multipart/related":
         msg = (
             f"the server answered {_shown(url)} with {content_type or 'no content type'}, "
@@ -738,10 +771,16 @@ def _first_part(content_type: str, body: bytes, url: str) -> bytes:
         msg = f"the multipart answer to {_shown(url)} names no boundary"
         raise DicomwebError(msg)
     marker = b"--" + boundary.encode("latin-1")
+    parts = []
     start = body.find(marker)
-    head_end = body.find(b"\r\n\r\n", start) if start >= 0 else -1
-    end = body.find(b"\r\n" + marker, head_end) if head_end >= 0 else -1
-    if start < 0 or head_end < 0 or end < 0:
+    while start >= 0 and body[start + len(marker) : start + len(marker) + 2] != b"--":
+        head_end = body.find(b"\r\n\r\n", start)
+        end = body.find(b"\r\n" + marker, head_end) if head_end >= 0 else -1
+        if head_end < 0 or end < 0:
+            break
+        parts.append(body[head_end + 4 : end])
+        start = end + 2
+    if not parts:
         msg = f"the multipart answer to {_shown(url)} is cut short or malformed"
         raise DicomwebError(msg)
-    return body[head_end + 4 : end]
+    return parts
