@@ -37,7 +37,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["OrthancServer", "OrthancUnavailable", "find_orthanc", "upload_files"]
+__all__ = [
+    "OrthancServer",
+    "OrthancUnavailable",
+    "find_orthanc",
+    "require_orthanc",
+    "upload_files",
+]
 
 _BINARIES = ("/usr/sbin/Orthanc", "/usr/bin/Orthanc")
 _PLUGINS = (
@@ -69,6 +75,22 @@ def find_orthanc() -> tuple[str, str]:
         )
         raise OrthancUnavailable(msg)
     return binary, plugin
+
+
+def require_orthanc() -> None:
+    """In a test: skip when Orthanc is missing, or fail when CI requires it.
+
+    ``DICOMKIT_REQUIRE_ORTHANC`` set (to anything but empty) turns the skip into
+    a failure: ``.ci/run`` installs Orthanc and sets it.
+    """
+    import pytest
+
+    try:
+        find_orthanc()
+    except OrthancUnavailable as exc:
+        if os.environ.get("DICOMKIT_REQUIRE_ORTHANC"):
+            pytest.fail(f"DICOMKIT_REQUIRE_ORTHANC is set but {exc}")
+        pytest.skip(f"Orthanc is not installed: {exc}")
 
 
 def _free_port() -> int:

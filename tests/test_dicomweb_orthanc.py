@@ -20,7 +20,6 @@ non-DICOM files and a truncated one) are refused by Orthanc (HTTP 400).
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +33,13 @@ from dicomkit.cli import main
 from dicomkit.hierarchy import RESEND_COLUMNS
 from dicomkit.io import dicomweb
 from tests.conftest import SAMPLE
-from tests.orthanc import OrthancServer, OrthancUnavailable, find_orthanc, upload_files
+from tests.orthanc import (
+    OrthancServer,
+    OrthancUnavailable,
+    find_orthanc,
+    require_orthanc,
+    upload_files,
+)
 
 #: Columns that by nature differ between a file and a server: where the copy is,
 #: and how its bytes are encoded (WADO-RS metadata has no file meta group).
@@ -43,12 +48,7 @@ NOT_COMPARED = ("path", "file_size", "mtime_ns", "content_hash", "TransferSyntax
 
 @pytest.fixture(scope="module")
 def orthanc() -> Iterator[OrthancServer]:
-    try:
-        find_orthanc()
-    except OrthancUnavailable as exc:
-        if os.environ.get("DICOMKIT_REQUIRE_ORTHANC"):
-            pytest.fail(f"DICOMKIT_REQUIRE_ORTHANC is set but {exc}")
-        pytest.skip(f"Orthanc is not installed: {exc}")
+    require_orthanc()
     with OrthancServer() as server:
         files = sorted(p for p in SAMPLE.rglob("*") if p.is_file())
         server.upload = upload_files(server.url, files)  # type: ignore[attr-defined]
@@ -275,3 +275,28 @@ def test_cli_scans_a_url(
     assert status == 0
     assert "12 instances" in out
     assert "requests" in out
+
+
+def test_a_missing_orthanc_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tests.orthanc as helper
+
+    monkeypatch.setattr(helper, "_PLUGINS", ("/nonexistent/libOrthancDicomWeb.so",))
+    with pytest.raises(OrthancUnavailable, match="orthanc-dicomweb not installed"):
+        find_orthanc()
+    monkeypatch.setenv("DICOMKIT_REQUIRE_ORTHANC", "1")
+    with pytest.raises(pytest.fail.Exception, match="DICOMKIT_REQUIRE_ORTHANC is set"):
+        require_orthanc()
+    monkeypatch.delenv("DICOMKIT_REQUIRE_ORTHANC")
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        require_orthanc()
+
+
+def test_the_server_is_loopback_only_and_has_no_dicom_port(
+    orthanc: OrthancServer,
+) -> None:
+    config = orthanc.config("/tmp/x", orthanc.port)
+    assert config["DicomServerEnabled"] is False
+    assert config["RemoteAccessAllowed"] is False
+    assert config["DicomWeb"]["Host"] == f"127.0.0.1:{orthanc.port}"  # type: ignore[index]
+    assert orthanc.url.startswith("http://127.0.0.1:")
+    assert orthanc.port not in (8042, 4242)  # never the packaged service's ports
