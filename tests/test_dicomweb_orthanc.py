@@ -300,3 +300,26 @@ def test_the_server_is_loopback_only_and_has_no_dicom_port(
     assert config["DicomWeb"]["Host"] == f"127.0.0.1:{orthanc.port}"  # type: ignore[index]
     assert orthanc.url.startswith("http://127.0.0.1:")
     assert orthanc.port not in (8042, 4242)  # never the packaged service's ports
+
+
+def test_the_notebook_runs_against_the_server(
+    orthanc: OrthancServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "08_dicomweb.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    monkeypatch.setenv("DICOMKIT_DICOMWEB_URL", orthanc.dicomweb)
+    NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
+    outputs = [out for cell in nb.cells for out in cell.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(str(o.get("text", "")) for o in outputs)
+    assert f"DICOMweb server: {orthanc.dicomweb}" in text
+    assert "requests the server answered: 8" in text  # 1 + 2 MR studies + 5 series
+    assert "right: 8 requests" in text

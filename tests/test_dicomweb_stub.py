@@ -11,12 +11,14 @@ import io
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,6 +30,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 import dicomkit as dk
+from dicomkit.cli import main
 from dicomkit.io import dicomweb
 from tests.conftest import UID_ROOT, make_dataset
 
@@ -53,6 +56,7 @@ class Stub:
     fail_series: dict[str, int | str] = field(default_factory=dict)
     delay: float = 0.0
     extra_count: int = 0  # QIDO says this many more instances than it serves
+    studies_body: bytes | None = None  # answer /studies with these bytes
 
     def paths(self, kind: str) -> list[str]:
         return [p for p, _, _ in self.log if p.endswith(kind) or kind in p]
@@ -136,7 +140,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(403, b"{}", "application/json")
             return
         segments = [s for s in parts.path.split("/") if s][1:]  # after dicom-web
-        if segments == ["studies"]:
+        if segments == ["studies"] and stub.studies_body is not None:
+            self._send(200, stub.studies_body, "application/dicom+json")
+        elif segments == ["studies"]:
             offset = int(query.get("offset", ["0"])[0])
             if stub.fail_study_page is not None and offset == stub.fail_study_page:
                 self._send(500, b"boom", "text/plain")
@@ -433,3 +439,55 @@ def test_pixels_and_volume_are_retrieved_once(stub: Stub) -> None:
 def test_an_instance_url_the_server_lacks(stub: Stub) -> None:
     with pytest.raises(dk.DicomwebNotFoundError, match="404"):
         dk.load_pixels(f"{stub.url}/studies/1/series/2/instances/3")
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (b"<html>proxy error</html>", "is not JSON"),
+        (b'{"0020000D": {"vr": "UI"}}', "not a JSON array"),
+    ],
+)
+def test_a_study_listing_that_is_not_dicom_json_raises(
+    stub: Stub, body: bytes, match: str
+) -> None:
+    stub.studies_body = body
+    with pytest.raises(dk.DicomwebError, match=match):
+        dk.scan_dicomweb(stub.url, progress=False)
+
+
+def test_items_without_a_uid_make_the_listing_incomplete(stub: Stub) -> None:
+    stub.studies_body = json.dumps(
+        [{"0020000D": {"vr": "UI", "Value": [f"{UID_ROOT}1.0"]}}, {"x": 1}]
+    ).encode()
+    with pytest.warns(RuntimeWarning, match="has no UID"):
+        col = dk.scan_dicomweb(stub.url, progress=False)
+    assert len(col) == 6
+
+
+def test_a_missing_requests_package_names_the_extra(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "requests", None)
+    with pytest.raises(dk.DicomwebError, match=r"dicomkit\[dicomweb\]"):
+        dk.scan_dicomweb(stub.url, progress=False)
+
+
+def test_cli_scan_of_a_url_and_its_errors(
+    stub: Stub, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert (
+        main(["scan", stub.url, "--no-progress", "-o", str(tmp_path / "i.parquet")])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "12 instances" in out
+    assert "7 requests (1 qido_studies, 2 qido_series, 4 wado_metadata)" in out
+    saved = dk.read_parquet(tmp_path / "i.parquet")
+    assert saved == dk.scan_dicomweb(stub.url, progress=False)  # frames equal
+    assert main(["scan", str(tmp_path), "--study", "1.2"]) == 2
+    assert "--study selects studies of a DICOMweb server" in capsys.readouterr().err
+    assert main(["scan", stub.url, "--parts", "-o", str(tmp_path / "p")]) == 2
+    stub.forbid = True
+    assert main(["scan", stub.url, "--no-progress"]) == 2
+    assert "HTTP 403" in capsys.readouterr().err
