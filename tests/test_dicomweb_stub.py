@@ -57,6 +57,7 @@ class Stub:
     delay: float = 0.0
     extra_count: int = 0  # QIDO says this many more instances than it serves
     studies_body: bytes | None = None  # answer /studies with these bytes
+    hidden: set[str] = field(default_factory=set)  # 404 for these instance URLs
 
     def paths(self, kind: str) -> list[str]:
         return [p for p, _, _ in self.log if p.endswith(kind) or kind in p]
@@ -183,19 +184,28 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, b"{}", "application/json")
         elif len(segments) == 6 and segments[4] == "instances":
             data = stub.files.get(segments[5])
-            if data is None:
+            if data is None or segments[5] in stub.hidden:
                 self._send(404, b"{}", "application/json")
                 return
-            boundary = "dicomkit-stub-boundary"
-            body = (
-                f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
-                + data
-                + f"\r\n--{boundary}--\r\n".encode()
-            )
-            kind = f'multipart/related; type="application/dicom"; boundary={boundary}'
-            self._send(200, body, kind)
+            self._multipart([data])
+        elif len(segments) == 4 and segments[2] == "series":
+            items = stub.studies.get(segments[1], {}).get(segments[3], [])
+            sops = [item["00080018"]["Value"][0] for item in items]
+            self._multipart([stub.files[sop] for sop in sops])
         else:
             self._send(404, b"{}", "application/json")
+
+    def _multipart(self, files: list[bytes]) -> None:
+        boundary = "dicomkit-stub-boundary"
+        body = b"".join(
+            f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+            for data in files
+        )
+        body += f"--{boundary}--\r\n".encode()
+        kind = f'multipart/related; type="application/dicom"; boundary={boundary}'
+        self._send(200, body, kind)
 
     def _page(self, items: list[Any], query: dict[str, list[str]]) -> None:
         limit = int(query.get("limit", [str(len(items) or 1)])[0])
@@ -491,3 +501,38 @@ def test_cli_scan_of_a_url_and_its_errors(
     stub.forbid = True
     assert main(["scan", stub.url, "--no-progress"]) == 2
     assert "HTTP 403" in capsys.readouterr().err
+
+
+def test_an_instance_the_server_finds_only_in_its_series(stub: Stub) -> None:
+    # Orthanc answers 404 for the instance URL of the second copy of a
+    # SOPInstanceUID it holds twice, but lists it in its series
+    col = dk.scan_dicomweb(stub.url, progress=False)
+    row = col.instances.sort("SOPInstanceUID").row(1, named=True)
+    stub.hidden.add(row["SOPInstanceUID"])
+    frames = dk.load_pixels(row["path"])
+    assert frames[0, 0, 0] == -1024 + 1  # InstanceNumber 2: pixel values + 1
+    assert any(p.endswith(row["SeriesInstanceUID"]) for p, _, _ in stub.log)
+    stub.hidden.add("gone")
+    with pytest.raises(dk.DicomwebNotFoundError, match="nor in its series"):
+        dk.load_pixels(row["path"].rsplit("/", 1)[0] + "/gone")
+
+
+@pytest.mark.parametrize(
+    ("body", "parts"),
+    [
+        (b"--b\r\nContent-Type: application/dicom\r\n\r\nONE\r\n--b--\r\n", [b"ONE"]),
+        (b"--b\r\n\r\nA\r\n--b\r\n\r\nB\r\n\r\n--b--", [b"A", b"B\r\n"]),
+        (b"--b--\r\n", []),
+        (b"--b\r\n\r\nA\r\n--b\r\n\r\nB cut short", None),
+        (b"no boundary at all", None),
+    ],
+)
+def test_multipart_parsing(body: bytes, parts: list[bytes] | None) -> None:
+    kind = 'multipart/related; type="application/dicom"; boundary="b"'
+    Reply = type("Reply", (), {"headers": {"Content-Type": kind}, "content": body})
+
+    if parts is None:
+        with pytest.raises(dk.DicomwebError, match="cut short or malformed"):
+            dicomweb._parts(Reply(), "http://127.0.0.1:1/x")
+    else:
+        assert dicomweb._parts(Reply(), "http://127.0.0.1:1/x") == parts

@@ -28,7 +28,9 @@ AT                 ``"00100010"`` becomes ``"(0010,0010)"``, pydicom's ``str(Tag
 ``InlineBinary``   a value stored as UN (e.g. a text over 64 KB) is decoded by
                    the dictionary VR, as :mod:`dicomkit.io.header` does
 ``BulkDataURI``    not fetched: null, reported in ``bad_values``; for PixelData
-                   (and float pixel data) it sets ``has_pixel_data``
+                   (and float pixel data) it sets ``has_pixel_data`` (WADO-RS
+                   metadata lists every attribute, bulk data by its URI: no
+                   pixel element means no pixels, as for a file)
 SQ                 :func:`decode_dataset` gives a list of nested dicts (rows
                    never hold sequences: they cannot be index columns)
 =================  ==========================================================

@@ -415,7 +415,7 @@ def read_dicomweb(
 
     named = [study] if isinstance(study, str) else list(study or [])
     if named:
-        study_uids = [s.strip() for s in named]
+        study_uids = list(dict.fromkeys(s.strip() for s in named))  # once each
     else:
         items, found = _paged(
             client,
@@ -710,7 +710,11 @@ def read_instance(url: str, *, stop_before_pixels: bool = False) -> Dataset:
 
 def _retrieve(client: _Client, url: str) -> bytes:
     try:
-        return _parts(_get_dicom(client, url), url)[0]
+        parts = _parts(_get_dicom(client, url), url)
+        if not parts:
+            msg = f"the DICOMweb server answered {_shown(url)} with no instance"
+            raise DicomwebNotFoundError(msg)
+        return parts[0]
     except DicomwebNotFoundError:
         if "/instances/" not in url:
             raise
@@ -771,16 +775,17 @@ def _parts(reply: Any, url: str) -> list[bytes]:
         msg = f"the multipart answer to {_shown(url)} names no boundary"
         raise DicomwebError(msg)
     marker = b"--" + boundary.encode("latin-1")
-    parts = []
+    parts: list[bytes] = []
     start = body.find(marker)
-    while start >= 0 and body[start + len(marker) : start + len(marker) + 2] != b"--":
-        head_end = body.find(b"\r\n\r\n", start)
+    while start >= 0:
+        after = start + len(marker)
+        if body[after : after + 2] == b"--":  # the closing delimiter: all read
+            return parts
+        head_end = body.find(b"\r\n\r\n", after)
         end = body.find(b"\r\n" + marker, head_end) if head_end >= 0 else -1
-        if head_end < 0 or end < 0:
+        if end < 0:
             break
         parts.append(body[head_end + 4 : end])
         start = end + 2
-    if not parts:
-        msg = f"the multipart answer to {_shown(url)} is cut short or malformed"
-        raise DicomwebError(msg)
-    return parts
+    msg = f"the multipart answer to {_shown(url)} is cut short or malformed"
+    raise DicomwebError(msg)
