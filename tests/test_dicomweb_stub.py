@@ -58,6 +58,7 @@ class Stub:
     extra_count: int = 0  # QIDO says this many more instances than it serves
     studies_body: bytes | None = None  # answer /studies with these bytes
     hidden: set[str] = field(default_factory=set)  # 404 for these instance URLs
+    trickle: bool = False  # /studies answers a byte every 50 ms, for 10 s
 
     def paths(self, kind: str) -> list[str]:
         return [p for p, _, _ in self.log if p.endswith(kind) or kind in p]
@@ -141,7 +142,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(403, b"{}", "application/json")
             return
         segments = [s for s in parts.path.split("/") if s][1:]  # after dicom-web
-        if segments == ["studies"] and stub.studies_body is not None:
+        if segments == ["studies"] and stub.trickle:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", "200")
+            self.end_headers()
+            for _ in range(200):
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:
+                    return  # the client gave up
+                time.sleep(0.05)
+        elif segments == ["studies"] and stub.studies_body is not None:
             self._send(200, stub.studies_body, "application/dicom+json")
         elif segments == ["studies"]:
             offset = int(query.get("offset", ["0"])[0])
@@ -337,6 +350,14 @@ def test_timeout_is_an_error_not_a_hang(stub: Stub) -> None:
     with pytest.raises(dk.DicomwebConnectionError, match="within the timeout"):
         dk.scan_dicomweb(stub.url, timeout=0.3, progress=False)
     assert time.monotonic() - started < 2.0
+
+
+def test_a_trickling_answer_is_bounded_in_total(stub: Stub) -> None:
+    stub.trickle = True  # every wait is short, the whole answer is not
+    started = time.monotonic()
+    with pytest.raises(dk.DicomwebConnectionError, match="did not finish answering"):
+        dk.scan_dicomweb(stub.url, timeout=(1.0, 0.25), progress=False)
+    assert time.monotonic() - started < 5.0
 
 
 def test_401_then_headers_and_the_secret_stays_secret(

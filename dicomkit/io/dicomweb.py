@@ -42,11 +42,12 @@ and indexes.
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,8 @@ DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 120.0)
 DEFAULT_PAGE_SIZE = 1000
 #: Pages read at most from one listing: a bound, whatever a server answers.
 MAX_PAGES = 10_000
+#: Bytes one answer may hold at most (a series' metadata, an instance).
+MAX_ANSWER_BYTES = 4 << 30
 #: Bytes of retrieved instances kept in memory for pixels on demand.
 CACHE_BYTES = 512 << 20
 
@@ -206,19 +209,29 @@ class _Client:
         self.stats = stats
         self._lock = threading.Lock()
 
-    def get(self, url: str, params: Mapping[str, Any], accept: str, kind: str) -> Any:
+    def get(
+        self, url: str, params: Mapping[str, Any], accept: str, kind: str
+    ) -> _Answer:
+        """GET ``url``; the whole answer, read within :func:`_deadline` seconds."""
         requests = _requests()
         with self._lock:
             if self.stats is not None:
                 self.stats.requests += 1
                 self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
+        deadline = time.monotonic() + _deadline(self.timeout)
         try:
             reply = self.session.get(
                 url,
                 params=dict(params),
                 headers={**self.headers, "Accept": accept},
                 timeout=self.timeout,
+                stream=True,
             )
+            try:
+                _check_status(reply, url)
+                content = _read_body(reply, url, deadline)
+            finally:
+                reply.close()
         except requests.Timeout as exc:
             msg = (
                 f"the DICOMweb server did not answer {_shown(url)} within the "
@@ -234,15 +247,14 @@ class _Client:
         except requests.RequestException as exc:
             msg = f"the request {_shown(url)} failed: {type(exc).__name__}"
             raise DicomwebError(msg) from exc
-        _check_status(reply, url)
-        return reply
+        return _Answer(int(reply.status_code), reply.headers, content)
 
     def get_json(self, url: str, params: Mapping[str, Any], kind: str) -> Any:
         reply = self.get(url, params, _DICOM_JSON, kind)
         if reply.status_code == 204 or not reply.content.strip():
             return [], reply.headers  # QIDO: no match
         try:
-            return reply.json(), reply.headers
+            return json.loads(reply.content), reply.headers
         except ValueError as exc:
             msg = (
                 f"the DICOMweb server's answer to {_shown(url)} is not JSON "
@@ -250,6 +262,56 @@ class _Client:
                 f"{len(reply.content)} bytes): {exc}"
             )
             raise DicomwebError(msg) from exc
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+def _deadline(timeout: float | tuple[float, float]) -> float:
+    """Seconds one request may take in all: the timeouts bound each wait only."""
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    return connect + 4 * read
+
+
+def _read_body(reply: Any, url: str, deadline: float) -> bytes:
+    """The body, in chunks: a server that trickles bytes cannot hold us past the
+    deadline, nor one that sends without end past :data:`MAX_ANSWER_BYTES`."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in _chunks(reply):
+        chunks.append(chunk)
+        size += len(chunk)
+        if time.monotonic() > deadline:
+            msg = (
+                f"the DICOMweb server did not finish answering {_shown(url)} within "
+                "the timeout; pass a larger timeout= or check the server"
+            )
+            raise DicomwebConnectionError(msg)
+        if size > MAX_ANSWER_BYTES:
+            msg = (
+                f"the DICOMweb server's answer to {_shown(url)} exceeds "
+                f"{MAX_ANSWER_BYTES:,} bytes; it is not read further"
+            )
+            raise DicomwebError(msg)
+    return b"".join(chunks)
+
+
+def _chunks(reply: Any) -> Iterator[bytes]:
+    """The body as it arrives: urllib3 2's ``read1`` returns what one socket read
+    gives (``iter_content`` waits for each whole chunk, past any deadline)."""
+    read1 = getattr(reply.raw, "read1", None)
+    if read1 is None:  # urllib3 1.x
+        yield from reply.iter_content(1 << 16)
+        return
+    while True:
+        chunk = read1(1 << 16, decode_content=True)
+        if not chunk:
+            return
+        yield chunk
 
 
 def _check_status(reply: Any, url: str) -> None:
