@@ -242,6 +242,11 @@ def test_pixels_volume_and_explorer_through_wado_rs(
     assert np.array_equal(dk.load_pixels(path), dk.load_pixels(local))
     explorer_a, explorer_b = folder.explore(), web.explore()
     assert explorer_a.thumbnail(uid) == explorer_b.thumbnail(uid)
+    explorer_b.series_select.value = uid
+    explorer_b.tabs.selected_index = 1  # the tags of the current image, retrieved
+    table = explorer_b.tags.table.value
+    assert "http://127.0.0.1:" in table
+    assert "ImagePositionPatient" in table or "Image Position" in table
 
 
 def test_a_plan_writes_from_the_server(
