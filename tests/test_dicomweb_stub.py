@@ -335,6 +335,30 @@ def test_a_capped_page_with_a_warning_header_is_followed(stub: Stub) -> None:
     assert len(col) == 12
 
 
+def test_a_page_cut_short_without_a_warning_ends_the_listing(stub: Stub) -> None:
+    # indistinguishable from the last page: PS3.18 asks servers for the header
+    stub.cap, stub.cap_warning = 1, False
+    col = dk.scan_dicomweb(stub.url, page_size=100, progress=False)
+    assert col.source_stats is not None
+    assert col.source_stats["studies"] == 1
+
+
+def test_a_server_that_ignores_limit_is_read_in_one_page(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def everything(
+        self: _Handler, items: list[Any], query: dict[str, list[str]]
+    ) -> None:
+        self._json(items)
+
+    monkeypatch.setattr(_Handler, "_page", everything)
+    col = dk.scan_dicomweb(stub.url, page_size=1, progress=False)
+    assert col.source_stats is not None
+    assert col.source_stats["complete"] is True
+    assert col.source_stats["requests_by_kind"]["qido_studies"] == 1
+    assert len(col) == 12
+
+
 def test_unreachable_server() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

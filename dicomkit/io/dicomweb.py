@@ -388,9 +388,9 @@ def _paged(
             elif uid not in seen:
                 seen.add(uid)
                 items.append(item)
-        capped = "Warning" in headers
-        if not data or len(data) > page_size or (len(data) < page_size and not capped):
-            break
+        capped = "Warning" in headers  # PS3.18: results cut at a server limit
+        if not data or (len(data) != page_size and not capped):
+            break  # the end, or a server that ignores limit and sent all
         offset += len(data)
     else:
         problems.append(
