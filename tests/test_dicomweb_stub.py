@@ -359,6 +359,34 @@ def test_a_server_that_ignores_limit_is_read_in_one_page(
     assert len(col) == 12
 
 
+def test_servers_with_and_without_includefield_all_give_the_same(
+    stub: Stub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows come from the series metadata: a QIDO answer that honours
+    includefield=all (every attribute) or returns UIDs only changes nothing."""
+    plain = dk.scan_dicomweb(stub.url, progress=False)
+    original = _Handler._page
+
+    def all_fields(
+        self: _Handler, items: list[Any], query: dict[str, list[str]]
+    ) -> None:
+        study = next(iter(self.stub.studies.values()))
+        rich = next(iter(study.values()))[0]  # every attribute of an instance
+        original(self, [{**rich, **item} for item in items], query)
+
+    monkeypatch.setattr(_Handler, "_page", all_fields)
+    rich = dk.scan_dicomweb(stub.url, progress=False)
+    assert rich == plain
+    assert not any("includefield" in q for _, q, _ in stub.log)
+
+
+def test_the_progress_bar(stub: Stub, capsys: pytest.CaptureFixture[str]) -> None:
+    dk.scan_dicomweb(stub.url, progress=True)
+    err = capsys.readouterr().err
+    assert "dicomkit dicomweb" in err
+    assert "4/4" in err  # one step per series
+
+
 def test_unreachable_server() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
