@@ -303,7 +303,9 @@ def scan_dicomweb(
     ValueError
         A URL that is not ``http(s)://…`` or holds credentials.
     dicomkit.exceptions.DicomwebConnectionError
-        The server is unreachable or does not answer in time.
+        The server is unreachable, or a listing does not answer in time
+        (:class:`~dicomkit.exceptions.DicomwebTimeoutError`; a series whose
+        metadata times out is a row of ``col.errors`` instead).
     dicomkit.exceptions.DicomwebAuthError
         HTTP 401/403 (credentials missing or refused).
     dicomkit.exceptions.DicomwebError

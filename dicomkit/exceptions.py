@@ -14,6 +14,7 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
     ├── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
     └── DicomwebError(OSError)              a DICOMweb server that cannot be read as asked
         ├── DicomwebConnectionError(ConnectionError)  unreachable, or no answer in time
+        │   └── DicomwebTimeoutError(TimeoutError)    no (whole) answer within the timeout
         ├── DicomwebAuthError(PermissionError)        401 / 403: credentials missing or refused
         └── DicomwebNotFoundError(FileNotFoundError)  404: no such study, series or instance
 
@@ -34,6 +35,7 @@ __all__ = [
     "DicomwebConnectionError",
     "DicomwebError",
     "DicomwebNotFoundError",
+    "DicomwebTimeoutError",
     "DuplicateInstanceError",
     "IndexFormatError",
     "MergeError",
@@ -118,6 +120,10 @@ class DicomwebError(DicomkitError, OSError):
 
 class DicomwebConnectionError(DicomwebError, ConnectionError):
     """The DICOMweb server cannot be reached, or does not answer within the timeout."""
+
+
+class DicomwebTimeoutError(DicomwebConnectionError, TimeoutError):
+    """The DICOMweb server did not answer (or finish answering) within the timeout."""
 
 
 class DicomwebAuthError(DicomwebError, PermissionError):

@@ -184,6 +184,9 @@ class _Handler(BaseHTTPRequestHandler):
             failure = stub.fail_series.get(series)
             if isinstance(failure, int):
                 self._send(failure, b"{}", "application/json")
+            elif failure == "slow":
+                time.sleep(1.5)
+                self._json(stub.studies[study][series])
             elif failure == "malformed":
                 self._send(200, b'[{"0020000D": ', "application/dicom+json")
             elif failure == "object":
@@ -399,15 +402,16 @@ def test_unreachable_server() -> None:
 def test_timeout_is_an_error_not_a_hang(stub: Stub) -> None:
     stub.delay = 2.0
     started = time.monotonic()
-    with pytest.raises(dk.DicomwebConnectionError, match="within the timeout"):
+    with pytest.raises(dk.DicomwebTimeoutError, match="within the timeout") as info:
         dk.scan_dicomweb(stub.url, timeout=0.3, progress=False)
+    assert isinstance(info.value, TimeoutError)
     assert time.monotonic() - started < 2.0
 
 
 def test_a_trickling_answer_is_bounded_in_total(stub: Stub) -> None:
     stub.trickle = True  # every wait is short, the whole answer is not
     started = time.monotonic()
-    with pytest.raises(dk.DicomwebConnectionError, match="did not finish answering"):
+    with pytest.raises(dk.DicomwebTimeoutError, match="did not finish answering"):
         dk.scan_dicomweb(stub.url, timeout=(1.0, 0.25), progress=False)
     assert time.monotonic() - started < 5.0
 
@@ -470,6 +474,16 @@ def test_a_failing_series_is_an_error_row(
     assert row["path"].endswith(f"/series/{bad}/metadata")
     assert col.source_stats is not None
     assert col.source_stats["complete"] is False
+
+
+def test_a_slow_series_is_an_error_row_and_the_others_are_read(stub: Stub) -> None:
+    bad = f"{UID_ROOT}2.1.0"
+    stub.fail_series[bad] = "slow"
+    with pytest.warns(RuntimeWarning, match="incomplete"):
+        col = dk.scan_dicomweb(stub.url, timeout=(2.0, 0.3), progress=False)
+    assert len(col) == 9
+    assert col.errors["reason"].to_list() == ["timeout"]
+    assert bad in col.errors["path"][0]
 
 
 def test_an_unknown_named_study_is_an_error_row(stub: Stub) -> None:

@@ -24,12 +24,15 @@ Attributes come from the series metadata, never from QIDO's ``includefield``, so
 server that does not implement ``includefield=all`` (Orthanc's plugin up to its
 current version) and one that does give the same rows.
 
-Failures: an unreachable server, a timeout, 401/403 on any request, or a failing
-top-level study listing raise (:class:`~dicomkit.exceptions.DicomwebError` and
-its subclasses): nothing partial is presented. A failing series listing or
-metadata call (404, 500, malformed JSON, instances of another series) becomes an
+Failures: an unreachable server, 401/403 on any request, a timeout of a listing,
+or a failing top-level study listing raise
+(:class:`~dicomkit.exceptions.DicomwebError` and its subclasses): nothing partial
+is presented. A failing series listing or metadata call (404, 500, malformed
+JSON, instances of another series; a metadata call that times out) becomes an
 error row of that study or series (``path`` is the request's URL), the result is
-marked incomplete (``stats["complete"]`` false) and a warning is issued.
+marked incomplete (``stats["complete"]`` false) and a warning is issued. Every
+answer is read within a total deadline (connect + 4 × read timeout), so a server
+that trickles bytes cannot hold a scan either.
 
 Credentials: pass a ``requests.Session`` (``session.auth``, cookies, client
 certificates) or ``headers`` (``{"Authorization": "Bearer …"}``). They are kept in
@@ -60,6 +63,7 @@ from dicomkit.exceptions import (
     DicomwebConnectionError,
     DicomwebError,
     DicomwebNotFoundError,
+    DicomwebTimeoutError,
 )
 from dicomkit.io.dicomjson import element_value, json_to_row, kinds_of
 from dicomkit.io.header import Row
@@ -237,7 +241,7 @@ class _Client:
                 f"the DICOMweb server did not answer {_shown(url)} within the "
                 f"timeout ({self.timeout} s); pass a larger timeout= or check the server"
             )
-            raise DicomwebConnectionError(msg) from exc
+            raise DicomwebTimeoutError(msg) from exc
         except requests.ConnectionError as exc:
             msg = (
                 f"cannot reach the DICOMweb server for {_shown(url)}: "
@@ -290,7 +294,7 @@ def _read_body(reply: Any, url: str, deadline: float) -> bytes:
                 f"the DICOMweb server did not finish answering {_shown(url)} within "
                 "the timeout; pass a larger timeout= or check the server"
             )
-            raise DicomwebConnectionError(msg)
+            raise DicomwebTimeoutError(msg)
         if size > MAX_ANSWER_BYTES:
             msg = (
                 f"the DICOMweb server's answer to {_shown(url)} exceeds "
@@ -645,6 +649,10 @@ def _read_series(
     url = f"{series_url}/metadata"
     try:
         data, _ = client.get_json(url, {}, "wado_metadata")
+    except DicomwebTimeoutError as exc:  # this series is slow: the others may not be
+        return [
+            _error_row(url, "timeout", f"cannot read the series metadata: {exc}")
+        ], []
     except (DicomwebAuthError, DicomwebConnectionError):
         raise
     except DicomwebError as exc:
