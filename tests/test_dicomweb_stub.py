@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import polars as pl
 import pytest
-from pydicom import dcmwrite
+from pydicom import dcmread, dcmwrite
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
@@ -33,6 +33,7 @@ import dicomkit as dk
 from dicomkit.cli import main
 from dicomkit.io import dicomweb
 from tests.conftest import UID_ROOT, make_dataset
+from tests.test_frames import enhanced_ct
 
 SECRET = "Bearer s3cr3t-t0ken"
 
@@ -623,3 +624,23 @@ def test_multipart_parsing(body: bytes, parts: list[bytes] | None) -> None:
             dicomweb._parts(Reply(), "http://127.0.0.1:1/x")
     else:
         assert dicomweb._parts(Reply(), "http://127.0.0.1:1/x") == parts
+
+
+def test_verify_reads_per_frame_positions_through_wado_rs(
+    stub: Stub, tmp_path: Path
+) -> None:
+    path = enhanced_ct(tmp_path / "mf.dcm", [0, 2, 4, 8, 10])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = dcmread(path)
+        js = ds.to_json_dict(
+            bulk_data_threshold=8,
+            bulk_data_element_handler=lambda _: "http://127.0.0.1:1/bulk",
+        )
+    stub.studies = {ds.StudyInstanceUID: {ds.SeriesInstanceUID: [js]}}
+    stub.files = {ds.SOPInstanceUID: path.read_bytes()}
+    col = dk.scan_dicomweb(stub.url, progress=False)
+    assert col.instances["n_frames"].to_list() == [5]
+    findings = col.verify()
+    assert findings["check"].to_list() == ["missing_slices"]
+    assert "frame 3" in findings["message"][0]

@@ -16,6 +16,7 @@ import polars as pl
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
+from dicomkit.io.dicomweb import is_url, read_instance
 from dicomkit.io.header import BoundedReader
 from dicomkit.io.walk import os_path
 
@@ -43,8 +44,11 @@ def read_frame_geometry(files: Iterable[tuple[str, str]]) -> pl.DataFrame:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                with BoundedReader(os_path(path)) as fp:
-                    ds = dcmread(fp, stop_before_pixels=True)
+                if is_url(path):  # a DICOMweb collection's instance: retrieved
+                    ds = read_instance(path, stop_before_pixels=True)
+                else:
+                    with BoundedReader(os_path(path)) as fp:
+                        ds = dcmread(fp, stop_before_pixels=True)
                 rows.extend(_frames(ds, sop))
         except Exception:  # noqa: BLE001 - unreadable now: keep the scan geometry
             continue
