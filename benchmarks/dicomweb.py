@@ -140,7 +140,11 @@ def run_dicomkit(url: str) -> Measure:
 
 
 def run_dicomweb_client(url: str) -> Measure:
-    from dicomweb_client.api import DICOMwebClient
+    try:
+        from dicomweb_client.api import DICOMwebClient
+    except ImportError as exc:
+        msg = 'the baseline needs dicomweb-client: pip install "dicomkit[bench]"'
+        raise SystemExit(msg) from exc
 
     session, count = _counting_session()
     started = time.perf_counter()
