@@ -328,3 +328,21 @@ def test_the_notebook_runs_against_the_server(
     assert f"DICOMweb server: {orthanc.dicomweb}" in text
     assert "requests the server answered: 8" in text  # 1 + 2 MR studies + 5 series
     assert "right: 8 requests" in text
+
+
+def test_extra_keywords_and_the_duplicate_rule(
+    orthanc: OrthancServer, folder: dk.Collection
+) -> None:
+    study = "1.2.840.113619.2.410.4057621.1700583600.1.1"  # the knee: PatientAge 060Y
+    col = dk.scan_dicomweb(
+        orthanc.dicomweb,
+        study=study,
+        keywords=["PatientAge", "HighBit"],
+        progress=False,
+    )
+    assert set(col.instances["PatientAge"]) == {"060Y"}
+    assert set(col.instances["HighBit"]) == {15}
+    local = dk.scan(SAMPLE, keywords=["PatientAge", "HighBit"], cache=False)
+    assert col.instances.schema == local.instances.schema
+    with pytest.raises(dk.DuplicateInstanceError, match="more than one file"):
+        dk.scan_dicomweb(orthanc.dicomweb, on_duplicate="error", progress=False)
