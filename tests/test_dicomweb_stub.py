@@ -475,6 +475,7 @@ def test_a_failing_series_is_an_error_row(
     assert row["path"].endswith(f"/series/{bad}/metadata")
     assert col.source_stats is not None
     assert col.source_stats["complete"] is False
+    assert col.source_stats["problems"] == []  # the error row says it all
 
 
 def test_a_slow_series_is_an_error_row_and_the_others_are_read(stub: Stub) -> None:

@@ -510,53 +510,46 @@ def read_dicomweb(
         leave=progress is True,
     )
     executor = ThreadPoolExecutor(max_workers, thread_name_prefix="dicomkit-dicomweb")
-    pending: dict[Future[Any], tuple[str, ...]] = {}
+    # future → (task, study UID, series UID, the instances QIDO says it holds)
+    pending: dict[Future[Any], tuple[str, str, str, int | None]] = {}
+    job: Future[Any]
     try:
         for uid in study_uids:
-            pending[
-                executor.submit(
-                    _list_series,
-                    client,
-                    base,
-                    uid,
-                    series_params,
-                    page_size,
-                    bool(named),
-                )
-            ] = ("series", uid)
+            job = executor.submit(
+                _list_series, client, base, uid, series_params, page_size, bool(named)
+            )
+            pending[job] = ("series", uid, "", None)
         while pending:
             ready, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in ready:
-                task = pending.pop(future)
-                if task[0] == "series":
+                task, study_uid, series_uid, expected = pending.pop(future)
+                if task == "series":
                     listed, error, found = future.result()
                     problems.extend(found)
                     if error is not None:
                         rows.append(error)
-                        bar.update(1)
-                        continue
-                    bar.total += len(listed) - 1
                     stats.series += len(listed)
-                    for series_uid, expected in listed:
-                        pending[
-                            executor.submit(
-                                _read_series, client, base, task[1], series_uid, kinds
-                            )
-                        ] = ("metadata", task[1], series_uid, str(expected))
-                    if not listed:
+                    if listed:  # the study's step becomes its series' steps
+                        bar.total += len(listed) - 1
+                    else:
                         bar.update(1)
-                else:
-                    series_rows, found = future.result()
-                    rows.extend(series_rows)
-                    expected = int(task[3]) if task[3] != "None" else None
-                    got = sum(1 for kind, _ in series_rows if kind == "instance")
-                    if expected is not None and got < expected and not found:
-                        found = [
-                            f"series {task[2]}: the metadata lists {got} instances, "
-                            f"QIDO said {expected}; the series may be incomplete"
-                        ]
-                    problems.extend(found)
-                    bar.update(1)
+                    for uid, count in listed:
+                        job = executor.submit(
+                            _read_series, client, base, study_uid, uid, kinds
+                        )
+                        pending[job] = ("metadata", study_uid, uid, count)
+                    continue
+                series_rows, found = future.result()
+                rows.extend(series_rows)
+                failed = any(kind == "error" for kind, _ in series_rows)
+                got = sum(1 for kind, _ in series_rows if kind == "instance")
+                if expected is not None and got < expected and not failed:
+                    found = [
+                        f"series {series_uid}: the metadata lists {got} instances, "
+                        f"QIDO said {expected}; the series may be incomplete"
+                    ]
+                problems.extend(found)
+                bar.update(1)
     except BaseException:
         for future in pending:
             future.cancel()
