@@ -15,7 +15,9 @@ in one run, round robin, best of ``--repeat``:
   per study, WADO-RS metadata per series, 4 at a time) into the typed Collection;
 - **dicomweb-client loop**: ``DICOMwebClient(url).search_for_instances(
   get_remaining=True)``, then ``retrieve_series_metadata`` for each series found,
-  one after the other: lists of DICOM JSON dicts, no frame.
+  one after the other: lists of DICOM JSON dicts, no frame. Its timeout is set to
+  dicomkit's, ``(10, 120)`` s: its default of 20 s is too short for Orthanc's
+  instance-level listing of the sample × 40 (8,520 instances).
 
 Reported: instances/s, requests (counted by a response hook on each session), and
 requests per series. The ratio is what compares across machines. Orthanc 1.10 with
@@ -148,7 +150,7 @@ def run_dicomweb_client(url: str) -> Measure:
 
     session, count = _counting_session()
     started = time.perf_counter()
-    client = DICOMwebClient(url, session=session)
+    client = DICOMwebClient(url, session=session, timeout=(10.0, 120.0))  # as ours
     found = client.search_for_instances(get_remaining=True)
     series = sorted(
         {(i["0020000D"]["Value"][0], i["0020000E"]["Value"][0]) for i in found}
