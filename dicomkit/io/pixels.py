@@ -20,7 +20,7 @@ from pydicom.pixels.processing import apply_modality_lut
 from pydicom.uid import UID
 
 from dicomkit.exceptions import MissingDecoderError, NotDicomError
-from dicomkit.io.dicomweb import is_url
+from dicomkit.io.dicomweb import is_url, read_instance
 from dicomkit.io.header import BoundedReader
 from dicomkit.io.walk import os_path
 
@@ -55,8 +55,6 @@ def read_dataset(
         If pydicom cannot read ``path`` as DICOM.
     """
     if is_url(path):
-        from dicomkit.io.dicomweb import read_instance
-
         return read_instance(str(path), stop_before_pixels=stop_before_pixels)
     try:
         with warnings.catch_warnings():
