@@ -10,10 +10,22 @@ imported by the modules that draw.
 from typing import Any
 
 from dicomkit import uid, window
-from dicomkit.api import read_parquet, scan, scan_parquet, scan_to_parquet
+from dicomkit.api import (
+    read_parquet,
+    scan,
+    scan_dicomweb,
+    scan_parquet,
+    scan_to_parquet,
+)
 from dicomkit.collection import Collection, concat
+from dicomkit.compare import compare
 from dicomkit.exceptions import (
     DicomkitError,
+    DicomwebAuthError,
+    DicomwebConnectionError,
+    DicomwebError,
+    DicomwebNotFoundError,
+    DicomwebTimeoutError,
     DuplicateInstanceError,
     IndexFormatError,
     MergeError,
@@ -36,6 +48,11 @@ __version__ = "0.1.0"
 __all__ = [
     "Collection",
     "DicomkitError",
+    "DicomwebAuthError",
+    "DicomwebConnectionError",
+    "DicomwebError",
+    "DicomwebNotFoundError",
+    "DicomwebTimeoutError",
     "DuplicateInstanceError",
     "IndexFormatError",
     "LazyCollection",
@@ -51,6 +68,7 @@ __all__ = [
     "VerificationError",
     "Volume",
     "__version__",
+    "compare",
     "concat",
     "describe_checks",
     "examples",
@@ -58,6 +76,7 @@ __all__ = [
     "plot",
     "read_parquet",
     "scan",
+    "scan_dicomweb",
     "scan_parquet",
     "scan_to_parquet",
     "uid",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any
 
 from dicomkit.collection import Collection
 from dicomkit.hierarchy import OnDuplicate
@@ -20,7 +21,12 @@ from dicomkit.lazy import LazyCollection
 from dicomkit.pipeline import scan_files, scan_to_index
 from dicomkit.schema import validate_keywords
 
-__all__ = ["read_parquet", "scan", "scan_parquet", "scan_to_parquet"]
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import requests
+
+__all__ = ["read_parquet", "scan", "scan_dicomweb", "scan_parquet", "scan_to_parquet"]
 
 
 def scan(
@@ -237,3 +243,112 @@ def read_parquet(path: str | os.PathLike[str]) -> Collection:
         If it is not a dicomkit index.
     """
     return scan_parquet(path).collect()
+
+
+def scan_dicomweb(
+    url: str,
+    *,
+    study: str | Iterable[str] | None = None,
+    patient_id: str | None = None,
+    modality: str | None = None,
+    study_date: Any = None,
+    search: Mapping[str, str] | None = None,
+    session: requests.Session | None = None,
+    headers: Mapping[str, str] | None = None,
+    keywords: Iterable[str] | None = None,
+    on_duplicate: OnDuplicate = "newest",
+    max_workers: int = 4,
+    page_size: int = 1000,
+    timeout: float | tuple[float, float] = (10.0, 120.0),
+    progress: bool | None = None,
+) -> Collection:
+    """Index a DICOMweb server (QIDO-RS + WADO-RS) into a :class:`Collection`.
+
+    The same Collection a folder scan gives: the same columns and types, the same
+    resend rule, ``verify``, plans and the explorer; ``path`` holds each
+    instance's WADO-RS URL, and pixels (``col.volume``, the explorer,
+    :func:`dicomkit.load_pixels`) are retrieved from it on demand. Needs the
+    ``dicomweb`` extra: ``pip install "dicomkit[dicomweb]"``.
+
+    Requests: one QIDO-RS study listing (skipped when ``study`` names the
+    studies), one series listing per study, one WADO-RS series metadata call per
+    series (never one per instance), paged with ``limit``/``offset`` and run
+    ``max_workers`` at a time behind a progress bar. ``col.source_stats`` reports
+    them, and ``complete``: false (with a :class:`RuntimeWarning`) when a listing
+    was cut short (a server that ignores ``offset`` is detected, never looped on)
+    or a study or series could not be read (its row in ``col.errors`` says why).
+
+    Parameters
+    ----------
+    url
+        The DICOMweb root, e.g. ``"http://127.0.0.1:8042/dicom-web"``. No
+        credentials or query string in it (they would end up in every path).
+    study
+        One StudyInstanceUID or several: only these studies.
+    patient_id, modality, study_date
+        QIDO filters: ``PatientID``; ``ModalitiesInStudy`` for the studies and
+        ``Modality`` for their series; ``StudyDate`` as ``"20230101-20231231"``,
+        a :class:`datetime.date`, or a ``(start, end)`` pair (``None`` for an
+        open end).
+    search
+        Further QIDO study-level matching keys, e.g. ``{"AccessionNumber": "A1"}``.
+    session, headers
+        Authentication: a ``requests.Session`` (``.auth``, cookies, certificates)
+        and/or extra headers such as ``{"Authorization": "Bearer …"}``. Kept in
+        memory for this process's pixel retrievals; never logged, never written
+        into a frame or an index.
+    keywords, on_duplicate
+        As for :func:`scan`. A server holds one copy per SOPInstanceUID and
+        series, so resends seen here are the same SOPInstanceUID in two series or
+        studies (``conflict``).
+    max_workers
+        Requests in flight at most (default 4).
+    page_size
+        QIDO ``limit`` (default 1,000).
+    timeout
+        Seconds, ``(connect, read)`` or one number, for every request.
+    progress
+        As for :func:`scan`.
+
+    Raises
+    ------
+    ValueError
+        A URL that is not ``http(s)://…`` or holds credentials.
+    dicomkit.exceptions.DicomwebConnectionError
+        The server is unreachable, or a listing does not answer in time
+        (:class:`~dicomkit.exceptions.DicomwebTimeoutError`; a series whose
+        metadata times out is a row of ``col.errors`` instead).
+    dicomkit.exceptions.DicomwebAuthError
+        HTTP 401/403 (credentials missing or refused).
+    dicomkit.exceptions.DicomwebError
+        The study listing itself failed (an error status, an answer that is not
+        DICOM JSON), or the ``requests`` package is missing.
+
+    Examples
+    --------
+    >>> col = dk.scan_dicomweb("http://127.0.0.1:8042/dicom-web")   # doctest: +SKIP
+    >>> col = dk.scan_dicomweb(url, study="1.2.840.113619.2.410.1")  # doctest: +SKIP
+    >>> col.source_stats["requests"], col.source_stats["complete"]   # doctest: +SKIP
+    (12, True)
+    """
+    from dicomkit.hierarchy import resolve_resends
+    from dicomkit.io.dicomweb import read_dicomweb
+
+    columns = validate_keywords(keywords)
+    copies, errors, stats = read_dicomweb(
+        url,
+        columns,
+        study=study,
+        patient_id=patient_id,
+        modality=modality,
+        study_date=study_date,
+        search=search,
+        session=session,
+        headers=headers,
+        max_workers=max_workers,
+        page_size=page_size,
+        timeout=timeout,
+        progress=progress,
+    )
+    instances, resends = resolve_resends(copies, on_duplicate=on_duplicate)
+    return Collection(instances, resends, errors, source_stats=stats.as_dict())

@@ -3,6 +3,7 @@
 ::
 
     dicomkit scan DIR -o index.parquet     # scan, save the index, print a summary
+    dicomkit scan http://127.0.0.1:8042/dicom-web [--study UID]   # a DICOMweb server
     dicomkit tree DIR                      # the Patient → Study → Series tree
     dicomkit tree index.parquet            # the same, from a saved index
     dicomkit verify DIR [--format table|json|csv] [--strict]
@@ -21,9 +22,10 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from dicomkit.api import read_parquet, scan, scan_to_parquet
+from dicomkit.api import read_parquet, scan, scan_dicomweb, scan_to_parquet
 from dicomkit.collection import Collection
 from dicomkit.exceptions import DicomkitError
+from dicomkit.io.dicomweb import is_url
 from dicomkit.io.parquet import PART_GLOB
 from dicomkit.render import MAX_MESSAGE, Limits, clip
 from dicomkit.text import plural
@@ -74,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
                 "-o", "--output", help="write the index to this parquet file"
             )
             cmd.add_argument(
+                "--study",
+                action="append",
+                default=[],
+                metavar="UID",
+                help="with a DICOMweb URL as source: only this StudyInstanceUID "
+                "(repeatable)",
+            )
+            cmd.add_argument(
                 "--parts",
                 action="store_true",
                 help="with -o FOLDER: write a partitioned index batch by batch, in "
@@ -109,6 +119,16 @@ def _load(args: argparse.Namespace) -> Collection:
     source = args.source
     if args.command != "scan" and _is_index(source):
         return read_parquet(source)
+    if args.command == "scan" and is_url(source):  # a DICOMweb server
+        return scan_dicomweb(
+            source,
+            study=args.study or None,
+            progress=False if args.no_progress else None,
+            keywords=args.keyword,
+        )
+    if getattr(args, "study", None):
+        msg = "--study selects studies of a DICOMweb server: give its URL as source"
+        raise ValueError(msg)
     return scan(
         source,
         workers=args.workers,
@@ -121,6 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "scan" and args.parts:
+        if is_url(args.source):
+            print(
+                "dicomkit: --parts takes a folder, not a DICOMweb URL", file=sys.stderr
+            )
+            return 2
         return _scan_to_parts(args)
     try:
         col = _load(args)
@@ -133,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.output:
             col.write_parquet(args.output)
         print(col.to_text(limits=Limits(patients=0)))
+        if col.source_stats is not None:
+            print(_source_line(col.source_stats))
         if args.output:
             print(f"index written to {args.output}")
         return 0
@@ -144,6 +171,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in found:
         print("  " + line)
     return 0
+
+
+def _source_line(stats: dict[str, object]) -> str:
+    kinds = stats.get("requests_by_kind")
+    detail = (
+        ", ".join(f"{n} {k}" for k, n in kinds.items())
+        if isinstance(kinds, dict)
+        else ""
+    )
+    state = "complete" if stats.get("complete") else "INCOMPLETE (see the warning)"
+    return (
+        f"{stats.get('requests')} requests ({detail}) to {stats.get('source')}; "
+        f"{stats.get('series')} series; {state}"
+    )
 
 
 def _scan_to_parts(args: argparse.Namespace) -> int:

@@ -71,7 +71,10 @@ class Collection:
         instances: pl.DataFrame,
         resends: pl.DataFrame | None = None,
         errors: pl.DataFrame | None = None,
+        *,
+        source_stats: dict[str, Any] | None = None,
     ) -> None:
+        self._source_stats = dict(source_stats) if source_stats is not None else None
         self._instances = hierarchy_order(instances)
         self._resends = (
             resends
@@ -100,6 +103,15 @@ class Collection:
     def errors(self) -> pl.DataFrame:
         """Files that are not instances: ``path``, ``reason``, ``message``."""
         return self._errors
+
+    @property
+    def source_stats(self) -> dict[str, Any] | None:
+        """How a server source was read (:func:`dicomkit.scan_dicomweb`): requests
+        made (``requests``, ``requests_by_kind``, ``requests_per_series``), counts,
+        and ``complete`` (false, with ``problems``, when the listing or a series
+        could not be read whole). ``None`` for a folder scan or a derived collection.
+        """
+        return dict(self._source_stats) if self._source_stats is not None else None
 
     @cached_property
     def patients(self) -> pl.DataFrame:

@@ -12,9 +12,13 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
     ├── MissingDecoderError(RuntimeError)   compressed pixels and no decoder installed
     ├── MissingExtraError(ImportError)      a feature's optional extra is not installed
     ├── VerificationError(ValueError)       verify(strict=True) found errors
-    ├── MissingExtraError(ImportError)      an optional feature whose extra is not installed
     ├── NiftiExportError(ValueError)        a volume that cannot be written as NIfTI as asked
-    └── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
+    ├── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
+    └── DicomwebError(OSError)              a DICOMweb server that cannot be read as asked
+        ├── DicomwebConnectionError(ConnectionError)  unreachable, or no answer in time
+        │   └── DicomwebTimeoutError(TimeoutError)    no (whole) answer within the timeout
+        ├── DicomwebAuthError(PermissionError)        401 / 403: credentials missing or refused
+        └── DicomwebNotFoundError(FileNotFoundError)  404: no such study, series or instance
 
 A bad file met *during a scan* never raises: it becomes a row of ``col.errors``.
 """
@@ -31,6 +35,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DicomkitError",
+    "DicomwebAuthError",
+    "DicomwebConnectionError",
+    "DicomwebError",
+    "DicomwebNotFoundError",
+    "DicomwebTimeoutError",
     "DuplicateInstanceError",
     "IndexFormatError",
     "MergeError",
@@ -121,3 +130,24 @@ class NiftiExportError(DicomkitError, ValueError):
     """A volume that cannot be written as NIfTI as asked (no patient geometry, a
     gantry tilt with ``tilt="refuse"``, missing slices without ``allow_gaps``, or an
     affine that does not reproduce the slice positions)."""
+
+
+class DicomwebError(DicomkitError, OSError):
+    """A DICOMweb server that cannot be read as asked: an error status, an answer that
+    is not DICOM JSON, or (``pip install "dicomkit[dicomweb]"``) no HTTP client."""
+
+
+class DicomwebConnectionError(DicomwebError, ConnectionError):
+    """The DICOMweb server cannot be reached, or does not answer within the timeout."""
+
+
+class DicomwebTimeoutError(DicomwebConnectionError, TimeoutError):
+    """The DICOMweb server did not answer (or finish answering) within the timeout."""
+
+
+class DicomwebAuthError(DicomwebError, PermissionError):
+    """The DICOMweb server refused the request (HTTP 401 or 403)."""
+
+
+class DicomwebNotFoundError(DicomwebError, FileNotFoundError):
+    """The DICOMweb server has no such resource (HTTP 404)."""

@@ -44,6 +44,7 @@ from pydicom import dcmread
 from pydicom.datadict import keyword_for_tag
 from pydicom.dataset import Dataset
 
+from dicomkit.io.dicomweb import is_url, read_instance
 from dicomkit.io.header import BoundedReader
 from dicomkit.io.walk import os_path
 
@@ -118,8 +119,11 @@ def read_frame_geometry(files: Iterable[tuple[str, str]]) -> pl.DataFrame:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                with BoundedReader(os_path(path)) as fp:
-                    ds = dcmread(fp, stop_before_pixels=True, force=True)
+                if is_url(path):  # a DICOMweb collection's instance: retrieved
+                    ds = read_instance(path, stop_before_pixels=True)
+                else:
+                    with BoundedReader(os_path(path)) as fp:
+                        ds = dcmread(fp, stop_before_pixels=True, force=True)
                 rows.extend(_planes(ds, sop))
         except Exception:  # noqa: BLE001 - unreadable now: keep the scan geometry
             continue

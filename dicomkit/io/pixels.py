@@ -20,6 +20,7 @@ from pydicom.pixels.processing import apply_modality_lut
 from pydicom.uid import UID
 
 from dicomkit.exceptions import MissingDecoderError, NotDicomError
+from dicomkit.io.dicomweb import is_url, read_instance
 from dicomkit.io.header import BoundedReader
 from dicomkit.io.walk import os_path
 
@@ -44,11 +45,17 @@ def read_dataset(
     be a ``path`` value of a frame, whose undecodable bytes read ``\\xNN``
     (:func:`dicomkit.io.walk.os_path` finds the file).
 
+    A ``path`` that is an ``http(s)://`` URL (the ``path`` of a
+    :func:`dicomkit.scan_dicomweb` collection) is retrieved through WADO-RS
+    (:func:`dicomkit.io.dicomweb.read_instance`, cached per process).
+
     Raises
     ------
     NotDicomError
         If pydicom cannot read ``path`` as DICOM.
     """
+    if is_url(path):
+        return read_instance(str(path), stop_before_pixels=stop_before_pixels)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

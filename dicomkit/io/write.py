@@ -41,6 +41,7 @@ from pydicom.valuerep import format_number_as_ds
 
 from dicomkit.exceptions import NotDicomError
 from dicomkit.io.atomic import file_mode, remove_dead_temporaries, write_file
+from dicomkit.io.dicomweb import is_url, read_instance
 from dicomkit.io.header import file_identity, read_header
 from dicomkit.io.walk import PathLike, os_path
 from dicomkit.schema import BINARY_VRS, INT_VRS
@@ -201,7 +202,8 @@ def _check_pass(
         folders, stem, sop_uid = _layout(ds, source)
         target = _unique(top, folders, stem, taken)
         _check_inside(top, target)
-        jobs.append(_Job(os.path.abspath(source), changes, target, sop_uid))
+        origin = source if is_url(source) else os.path.abspath(source)
+        jobs.append(_Job(origin, changes, target, sop_uid))
     return jobs, failure
 
 
@@ -255,6 +257,8 @@ def _fraction(text: str, microsecond: int) -> str:
 def _read(source: str, *, header_only: bool) -> Dataset:
     """Read ``source``; the check pass first applies the scan's rules, so that junk
     or a truncated file is refused rather than forced through pydicom."""
+    if is_url(source):  # a DICOMweb collection's instance: retrieved (OSError)
+        return read_instance(source, stop_before_pixels=header_only)
     name = os_path(source)  # a frame's text path: undecodable bytes as \xNN
     try:
         kind, row = read_header(file_identity(name), ()) if header_only else ("", {})
