@@ -162,9 +162,13 @@ def test_verify_finds_the_same(folder: dk.Collection, web: dk.Collection) -> Non
 
     a, b = keyed(folder.verify()), keyed(web.verify())
     # the differences are Orthanc's resend handling: it swallowed the modified
-    # resend (so no finding about it) and kept the older PatientName
+    # resend (so no finding about it) and kept the older PatientName; and the
+    # folder's unreadable files (truncated, not DICOM) were never uploaded
     modified = folder.resends.filter(pl.col("resend") == "modified")
-    assert a - b == {("modified_resend", modified["SOPInstanceUID"][0])}
+    assert a - b == {
+        ("modified_resend", modified["SOPInstanceUID"][0]),
+        ("unreadable_file", None),
+    }
     study = modified["StudyInstanceUID"][0]
     assert b - a == {("patient_mismatch", "PAT001"), ("patient_mismatch", study)}
 
