@@ -12,7 +12,9 @@ from typing import Any
 from dicomkit import uid
 from dicomkit.api import read_parquet, scan, scan_parquet, scan_to_parquet
 from dicomkit.collection import Collection, concat
+from dicomkit.deid.plan import DeidentifyPlan
 from dicomkit.exceptions import (
+    DeidentificationWarning,
     DicomkitError,
     DuplicateInstanceError,
     IndexFormatError,
@@ -33,6 +35,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Collection",
+    "DeidentificationWarning",
+    "DeidentifyPlan",
     "DicomkitError",
     "DuplicateInstanceError",
     "IndexFormatError",

@@ -13,6 +13,9 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
     ├── VerificationError(ValueError)       verify(strict=True) found errors
     └── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
 
+    DeidentificationWarning(UserWarning)    plan.write() left instances out, or copied
+                                            burned-in ones as asked (see plan.report)
+
 A bad file met *during a scan* never raises: it becomes a row of ``col.errors``.
 """
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
+    "DeidentificationWarning",
     "DicomkitError",
     "DuplicateInstanceError",
     "IndexFormatError",
@@ -101,3 +105,9 @@ class NotAVolumeError(DicomkitError, ValueError):
 
 class MissingDecoderError(DicomkitError, RuntimeError):
     """Pixel data in a compressed transfer syntax that no installed plugin decodes."""
+
+
+class DeidentificationWarning(UserWarning):
+    """A de-identification wrote fewer files than planned (refused or failed
+    instances) or copied instances whose pixels may show text; ``plan.report``
+    lists each one."""
