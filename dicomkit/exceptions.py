@@ -11,6 +11,7 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
     ├── NotAVolumeError(ValueError)         col.volume() on a series that is not a regular volume
     ├── MissingDecoderError(RuntimeError)   compressed pixels and no decoder installed
     ├── VerificationError(ValueError)       verify(strict=True) found errors
+    ├── DeidentificationError(ValueError)   a file de-identification cannot process safely
     └── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
 
     DeidentificationWarning(UserWarning)    plan.write() left instances out, or copied
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
+    "DeidentificationError",
     "DeidentificationWarning",
     "DicomkitError",
     "DuplicateInstanceError",
@@ -111,3 +113,9 @@ class DeidentificationWarning(UserWarning):
     """A de-identification wrote fewer files than planned (refused or failed
     instances) or copied instances whose pixels may show text; ``plan.report``
     lists each one."""
+
+
+class DeidentificationError(DicomkitError, ValueError):
+    """One file cannot be de-identified safely (e.g. a UID attribute stored with
+    another VR); the message names the attribute. ``plan.write`` reports the file
+    as ``failed`` and writes the others."""

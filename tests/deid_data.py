@@ -219,7 +219,7 @@ def ct_slice(
     ds.StudyDate = ds.SeriesDate = ds.ContentDate = study_date
     ds.StudyTime, ds.ContentTime = "101112", f"1011{12 + n:02d}"
     ds.AcquisitionDateTime = f"{study_date}1011{12 + n:02d}"
-    ds.AccessionNumber = f"ACC{patient}"
+    ds.AccessionNumber = f"ACC{patient}"[:16]
     ds.StudyDescription = f"CT chest for {patient}"
     ds.SeriesDescription = "AXIAL 5mm"
     ds.InstitutionName = "St Elsewhere"

@@ -314,7 +314,8 @@ def test_unknown_options_and_empty_keys_are_refused() -> None:
 def test_beyond_the_table_text_goes_technical_values_stay() -> None:
     ds = Dataset()
     ds.SOPClassUID = CT
-    ds.add_new(0x00181040, "LO", "IV")  # ContrastBolusRoute: in KEEP_TEXT
+    ds.add_new(0x00181040, "LO", "IV")  # ContrastBolusRoute: not in the table, text
+    ds.add_new(0x00181210, "SH", "B30f")  # ConvolutionKernel: in KEEP_TEXT
     ds.add_new(0x00189424, "LT", "Dr Who's protocol")  # in the table: X
     ds.add_new(0x00540400, "SH", "free text")  # ImageID: not in the table, text
     ds.add_new(0x00180050, "DS", "1.25")  # SliceThickness
@@ -327,7 +328,8 @@ def test_beyond_the_table_text_goes_technical_values_stay() -> None:
     item.add_new(0x00181050, "DS", "0.5")
     ds.add_new(0x00189346, "SQ", Sequence([item]))  # CTDIPhantomTypeCodeSequence
     deidentify_dataset(ds, Settings.make(KEY))
-    assert ds.ContrastBolusRoute == "IV"
+    assert "ContrastBolusRoute" not in ds
+    assert ds.ConvolutionKernel == "B30f"
     assert "AcquisitionProtocolDescription" not in ds
     assert 0x00540400 not in ds
     assert ds.SliceThickness == 1.25

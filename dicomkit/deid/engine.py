@@ -71,6 +71,7 @@ from dicomkit.deid.table import (
     rule_action,
     rules_by_tag,
 )
+from dicomkit.exceptions import DeidentificationError
 from dicomkit.uid import derive
 
 __all__ = [
@@ -569,6 +570,8 @@ def _clean(ds: Dataset, ctx: _Context, depth: int, where: str) -> None:
             continue
         try:
             _act(ds, int(tag), vr, action, ctx, depth, where)
+        except DeidentificationError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a bad value: removed and reported
             name = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
             ctx.outcome.findings.append(
@@ -597,6 +600,14 @@ def _act(
         ds[tag] = DataElement(tag, vr, b"" if vr in ("OB", "OW", "UN") else None)
         return
     if action == "U" or (action == "D" and vr == "UI"):
+        if vr != "UI":
+            name = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+            msg = (
+                f"{where}{name} is stored with VR {vr}, not UI: it cannot be remapped "
+                "as a UID, and removing it could break the references; fix the "
+                "source file's VR"
+            )
+            raise DeidentificationError(msg)
         elem = ds[tag]
         if isinstance(elem.value, (list, MultiValue)):
             elem.value = [ctx.uid(str(v)) for v in elem.value]

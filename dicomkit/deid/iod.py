@@ -109,8 +109,6 @@ KEEP_TEXT = frozenset(
         "ContextIdentifier",
         "ContextUID",
         "FrameLaterality",
-        "FilterType",
-        "ContrastBolusRoute",
         "SpecificCharacterSet",
     }
 )
