@@ -87,3 +87,17 @@ def test_cli_missing_or_empty_key_file(
     (tmp_path / "empty").write_bytes(b"\n")
     assert main([*args, str(tmp_path / "empty")]) == 2
     assert "key must not be empty" in capsys.readouterr().err
+
+
+def test_benchmark_runs_on_a_tiny_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("dicognito")
+    from benchmarks import deidentify as bench
+
+    assert (
+        bench.main(["20", "--repeat", "1", "--corpus", str(tmp_path / "corpus")]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "dicognito (1 process)" in out
+    assert "vs dicognito" in out

@@ -52,8 +52,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.config import IGNORE
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -535,20 +536,25 @@ class _Context:
         return new
 
 
-def _vr_of(ds: Dataset, tag: int) -> str:
-    raw = ds.get_item(tag)
-    vr = getattr(raw, "VR", None)
-    if vr and vr != "UN":
-        return str(vr)
+@functools.lru_cache(maxsize=8192)
+def _dictionary_vr(tag: int) -> str:
     if dictionary_has_tag(tag):
         return str(dictionary_VR(tag)).split(" or ")[0]
-    return str(vr or "UN")
+    return "UN"
+
+
+def _vr_of(elem: Any, tag: int) -> str:
+    """The element's VR as stored, or the dictionary's (implicit VR, or UN)."""
+    vr = elem.VR
+    if vr and vr != "UN":
+        return str(vr)
+    return _dictionary_vr(tag)
 
 
 def _clean(ds: Dataset, ctx: _Context, depth: int, where: str) -> None:
     nested = depth > 0
-    for tag in list(ds.keys()):
-        vr = _vr_of(ds, int(tag))
+    for tag, elem in list(ds._dict.items()):
+        vr = _vr_of(elem, int(tag))
         decision = _decide(int(tag), vr, ctx.options, ctx.sop_class, nested)
         action = decision.action
         if ctx.outcome.log is not None:
@@ -608,6 +614,15 @@ def _act(
                 "source file's VR"
             )
             raise DeidentificationError(msg)
+        raw: Any = ds.get_item(tag)
+        if isinstance(raw, RawDataElement):  # fast path: no pydicom conversion
+            if raw.value:
+                text = raw.value.decode("ascii", "replace")
+                new = [ctx.uid(v) for v in text.split("\\")]
+                ds[tag] = DataElement(
+                    tag, "UI", new if len(new) > 1 else new[0], validation_mode=IGNORE
+                )
+            return
         elem = ds[tag]
         if isinstance(elem.value, (list, MultiValue)):
             elem.value = [ctx.uid(str(v)) for v in elem.value]

@@ -20,13 +20,15 @@ import multiprocessing
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
 
 from dicomkit.io.atomic import file_mode, remove_dead_temporaries, write_file
+from dicomkit.io.scan import _can_spawn, _ignore_sigint
 from dicomkit.io.walk import os_path
 
 __all__ = [
@@ -163,18 +165,54 @@ def write_jobs(
                 results.append(_run(job, transform, mode))
                 bar.update()
             return results
-        size = max(16, min(256, len(jobs) // (n * 4) or 1))
+        size = max(16, min(128, len(jobs) // (n * 8) or 1))
         batches = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(n, mp_context=context) as executor:
-            futures = [executor.submit(run_batch, b, transform, mode) for b in batches]
-            for future in futures:
-                batch = future.result()
-                results.extend(batch)
-                bar.update(len(batch))
-        return results
+        done: dict[int, list[JobResult]] = {}
+        _run_parallel(batches, transform, mode, n - 1, done, bar)
+        return [result for index in sorted(done) for result in done[index]]
     finally:
         bar.close()
+
+
+def _run_parallel(
+    batches: list[list[Job]],
+    transform: Transform,
+    mode: int,
+    n_workers: int,
+    done: dict[int, list[JobResult]],
+    bar: Any,
+) -> None:
+    """Workers take batches from the front; this process runs batches from the
+    back whenever no result is waiting (the workers need a moment to start).
+    A batch handed to a worker is never run twice (its files would be written
+    twice), so this process waits for the workers' last ones."""
+    context = multiprocessing.get_context("spawn")
+    front, back = 0, len(batches)
+    pending: dict[Future[list[JobResult]], int] = {}
+    with ProcessPoolExecutor(
+        n_workers, mp_context=context, initializer=_ignore_sigint
+    ) as executor:
+        while front < back and len(pending) < 2 * n_workers:
+            pending[executor.submit(run_batch, batches[front], transform, mode)] = front
+            front += 1
+        while pending or front < back:
+            ready = [future for future in pending if future.done()]
+            if not ready and front < back:
+                back -= 1
+                done[back] = run_batch(batches[back], transform, mode)
+                bar.update(len(batches[back]))
+                continue
+            if not ready:
+                ready = list(wait(pending, return_when=FIRST_COMPLETED).done)
+            for future in ready:
+                index = pending.pop(future)
+                done[index] = future.result()
+                bar.update(len(batches[index]))
+                if front < back:
+                    pending[
+                        executor.submit(run_batch, batches[front], transform, mode)
+                    ] = front
+                    front += 1
 
 
 def _worker_count(workers: int | None, n_jobs: int) -> int:
@@ -183,7 +221,7 @@ def _worker_count(workers: int | None, n_jobs: int) -> int:
             msg = f"workers must be None or at least 1, not {workers}"
             raise ValueError(msg)
         return min(workers, max(n_jobs, 1))
-    if n_jobs < MIN_PARALLEL_FILES:
+    if n_jobs < MIN_PARALLEL_FILES or not _can_spawn():
         return 1
     return os.cpu_count() or 1
 
