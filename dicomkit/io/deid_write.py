@@ -21,6 +21,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,7 +169,25 @@ def write_jobs(
         size = max(16, min(128, len(jobs) // (n * 8) or 1))
         batches = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
         done: dict[int, list[JobResult]] = {}
-        _run_parallel(batches, transform, mode, n - 1, done, bar)
+        try:
+            _run_parallel(batches, transform, mode, n - 1, done, bar)
+        except BrokenProcessPool as exc:
+            # Workers could not start or died (e.g. a main script without an
+            # ``if __name__ == "__main__":`` guard): finish here. A target that
+            # exists now was written, whole, by a worker of this call (none
+            # existed when it began).
+            warnings.warn(
+                f"dicomkit: worker processes failed ({exc}); writing the remaining "
+                "files in this process. Pass workers=1 to skip the attempt.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            for index, batch in enumerate(batches):
+                if index not in done:
+                    done[index] = [
+                        _run(job, transform, mode, resume=True) for job in batch
+                    ]
+                    bar.update(len(batch))
         return [result for index in sorted(done) for result in done[index]]
     finally:
         bar.close()
@@ -231,7 +250,11 @@ def run_batch(jobs: Sequence[Job], transform: Transform, mode: int) -> list[JobR
     return [_run(job, transform, mode) for job in jobs]
 
 
-def _run(job: Job, transform: Transform, mode: int) -> JobResult:
+def _run(
+    job: Job, transform: Transform, mode: int, *, resume: bool = False
+) -> JobResult:
+    if resume and os.path.lexists(job.target):
+        return JobResult(job.source, job.target, "written", "")
     try:
         ds = read_dataset(job.source)
     except (OSError, ValueError) as exc:
