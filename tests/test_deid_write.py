@@ -63,8 +63,13 @@ def test_no_canary_in_any_byte_of_any_output_file(tmp_path: Path) -> None:
     col = dk.scan(tmp_path / "in", progress=False, cache=False)
     assert len(col) == 3
     assert len(canaries.made) > 1000
-    for options in ([], ["retain_longitudinal_modified_dates"]):
-        out = tmp_path / f"out{len(options)}"
+    option_sets: list[list[str]] = [
+        [],
+        ["retain_longitudinal_modified_dates"],
+        ["clean_descriptors", "clean_structured_content", "clean_graphics"],
+    ]
+    for number, options in enumerate(option_sets):
+        out = tmp_path / f"out{number}"
         new = col.deidentify(key=KEY, options=options).write(out)
         assert len(new) == 3
         written = list(files(out))
@@ -248,6 +253,24 @@ def test_write_refuses_to_overwrite_or_mix_with_sources(tmp_path: Path) -> None:
         col.deidentify(key=KEY).write(tmp_path)
     assert not [p for p in files(tmp_path / "out") if p.name.startswith(".dicomkit")]
     assert not any(p.suffix == ".parquet" for p in files(tmp_path / "out"))
+
+
+def test_hostile_uids_kept_by_retain_uids_stay_inside_dest(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # invalid UIDs, on purpose
+        ds = ct_slice("P1", "../../../study", "..\\series", 0, frame="1.2.3")
+        ds.SOPInstanceUID = "/etc/passwd"
+        ds.file_meta.MediaStorageSOPInstanceUID = "/etc/passwd"
+        write(ds, tmp_path / "in" / "hostile.dcm")
+    col = dk.scan(tmp_path / "in", progress=False, cache=False)
+    plan = col.deidentify(key=KEY, options=["retain_uids"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plan.write(tmp_path / "out")
+    written = list(files(tmp_path / "out"))
+    assert len(written) == 1
+    assert written[0].resolve().is_relative_to((tmp_path / "out").resolve())
+    assert ".." not in written[0].relative_to(tmp_path / "out").parts
 
 
 def test_retain_uids_keeps_every_uid(tmp_path: Path) -> None:
