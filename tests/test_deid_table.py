@@ -16,6 +16,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.uid import UID
 
 from dicomkit.deid import engine, iod, table
 from dicomkit.deid.engine import Settings, clean_text, date_offset, deidentify_dataset
@@ -454,3 +455,42 @@ def test_module_examples() -> None:
     for module in (engine, iod, table):
         failures, _ = doctest.testmod(module)
         assert failures == 0, module.__name__
+
+
+@pytest.mark.parametrize("retain", [False, True])
+def test_the_structural_rows(retain: bool) -> None:
+    """The eight rows the all-rows data set leaves to the structure: the UID chain,
+    the file meta's MediaStorageSOPInstanceUID, the patient's name and ID, and the
+    two command-set UIDs (which a data set can hold, though a file cannot)."""
+    from pydicom.dataset import FileMetaDataset
+
+    settings = Settings.make(KEY, ["retain_uids"] if retain else [])
+    ds = Dataset()
+    ds.SOPClassUID = CT
+    ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = (
+        "1.5.1",
+        "1.5.2",
+        "1.5.3",
+    )
+    ds.PatientID, ds.PatientName = "MRN-123", "Doe^Jane"
+    ds.add_new(0x00001000, "UI", "1.5.4")  # Affected SOP Instance UID: X
+    ds.add_new(0x00001001, "UI", "1.5.5")  # Requested SOP Instance UID: U
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPInstanceUID = UID("1.5.1")
+    outcome = deidentify_dataset(ds, settings)
+
+    def expected(uid: str) -> str:
+        return uid if retain else derive(uid, KEY)
+
+    for keyword, old in (("SOPInstanceUID", "1.5.1"), ("StudyInstanceUID", "1.5.2"),
+                         ("SeriesInstanceUID", "1.5.3")):  # fmt: skip
+        assert ds[keyword].value == expected(old)
+    assert ds.file_meta.MediaStorageSOPInstanceUID == expected("1.5.1")
+    assert (0x00001000 in ds) is retain  # X, or K with retain_uids
+    assert ds[0x00001001].value == expected("1.5.5")
+    pseudonym = engine.pseudonym("MRN-123", KEY)
+    assert ds.PatientID == pseudonym  # Z/D: the keyed pseudonym (D)
+    assert ds.PatientName == pseudonym  # Z allows a dummy: the pseudonym
+    assert outcome.new_patient_id == pseudonym
+    if not retain:
+        assert outcome.uids["1.5.1"] == derive("1.5.1", KEY)

@@ -16,6 +16,7 @@ import pytest
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
+from pydicom.uid import UID
 
 import dicomkit as dk
 from dicomkit.deid.engine import date_offset, is_well_known, pseudonym
@@ -260,7 +261,7 @@ def test_hostile_uids_kept_by_retain_uids_stay_inside_dest(tmp_path: Path) -> No
         warnings.simplefilter("ignore")  # invalid UIDs, on purpose
         ds = ct_slice("P1", "../../../study", "..\\series", 0, frame="1.2.3")
         ds.SOPInstanceUID = "/etc/passwd"
-        ds.file_meta.MediaStorageSOPInstanceUID = "/etc/passwd"
+        ds.file_meta.MediaStorageSOPInstanceUID = UID("/etc/passwd")
         write(ds, tmp_path / "in" / "hostile.dcm")
     col = dk.scan(tmp_path / "in", progress=False, cache=False)
     plan = col.deidentify(key=KEY, options=["retain_uids"])

@@ -102,6 +102,10 @@ def transform(settings: Settings, ds: Dataset) -> TransformResult:
     with :func:`functools.partial`)."""
     from dicomkit.io.deid_write import TransformResult
 
+    for tag in [t for t in ds._dict if t >> 16 == 0]:
+        del ds[
+            tag
+        ]  # command-set elements: never valid in a file (dcmwrite refuses them)
     outcome = deidentify_dataset(ds, settings)
     return TransformResult(outcome.refused, outcome.findings, outcome.uids)
 
