@@ -193,6 +193,8 @@ def _deidentify(args: argparse.Namespace) -> int:
     for row in report.filter(pl.col("findings").list.len() > 0).iter_rows(named=True):
         for finding in row["findings"]:
             print(f"  finding  {clip(row['path'], 200)}: {clip(finding, MAX_MESSAGE)}")
+    if left := plan.left_out():
+        print(f"  not in the plan: {left}")
     if args.mapping:
         print(f"mapping written to {args.mapping} (keep it apart from the copies)")
     return 1 if missing.height else 0

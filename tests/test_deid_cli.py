@@ -60,6 +60,7 @@ def test_cli_reports_what_was_not_written(
     us = ct_slice("P1", "1.2.3.4", "1.2.3.4.1", 0, frame="1.2.3.4.9")
     us.Modality = "US"
     write(us, tmp_path / "in" / "us.dcm")
+    (tmp_path / "in" / "notes.txt").write_text("not DICOM")
     key = tmp_path / "key.txt"
     key.write_text("k")
     status = main(["deidentify", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
@@ -69,6 +70,7 @@ def test_cli_reports_what_was_not_written(
     assert "1 not written" in out
     assert "refused" in out
     assert "modality US" in out
+    assert "1 files that are not instances" in out
 
 
 def test_cli_missing_or_empty_key_file(

@@ -324,7 +324,24 @@ class DeidentifyPlan:
         )
         for reason, n in refused.group_by("why", maintain_order=True).len().iter_rows():
             lines.append(f"    refused {n}: {clip(reason, 200)}")
+        if left := self.left_out():
+            lines.append(f"  not in the plan: {left}")
         return "\n".join(lines)
+
+    def left_out(self) -> str:
+        """What the scan found that the plan does not write: superseded copies
+        (``col.resends``: their newer copy is written) and files that are not
+        instances (``col.errors``); empty when there are none."""
+        parts = []
+        if self._source.resends.height:
+            parts.append(
+                f"{self._source.resends.height} superseded copies (col.resends)"
+            )
+        if self._source.errors.height:
+            parts.append(
+                f"{self._source.errors.height} files that are not instances (col.errors)"
+            )
+        return ", ".join(parts)
 
     def _repr_html_(self) -> str:
         esc = html.escape
