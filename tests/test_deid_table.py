@@ -328,7 +328,15 @@ def test_beyond_the_table_text_goes_technical_values_stay() -> None:
     item.add_new(0x00540400, "SH", "nested free text")
     item.add_new(0x00181050, "DS", "0.5")
     ds.add_new(0x00189346, "SQ", Sequence([item]))  # CTDIPhantomTypeCodeSequence
+    ds.add_new(0x54001010, "OW", b"\x01\x00\x02\x00")  # WaveformData
+    ds.add_new(0x00660016, "OF", b"\x00\x00\x80\x3f")  # PointCoordinatesData
+    ds.add_new(0x00420011, "OB", b"%PDF")  # EncapsulatedDocument: table D
+    ds.add_new(0x00189999, "OB", b"free")  # not in the dictionary's image groups
     deidentify_dataset(ds, Settings.make(KEY))
+    assert ds[0x54001010].value == b"\x01\x00\x02\x00"
+    assert ds[0x00660016].value == b"\x00\x00\x80\x3f"
+    assert ds[0x00420011].value == b"\0\0"
+    assert 0x00189999 not in ds
     assert "ContrastBolusRoute" not in ds
     assert ds.ConvolutionKernel == "B30f"
     assert "AcquisitionProtocolDescription" not in ds

@@ -17,8 +17,9 @@ Every element, at every sequence depth, gets exactly one decision:
    (binary numbers, DS, IS, AT) and their blocks' creators are kept — a narrower
    rule than PS3.15 E.3.10's per-device list, which dicomkit does not ship.
 3. **Not in the table**: kept when the image needs it and it cannot hold free
-   text — numbers, code strings (CS), attribute tags, the pixel data and the
-   binary elements of group 0028 (LUTs, ICC profile), the text attributes of
+   text — numbers (binary OF/OD/OL/OV too), code strings (CS), attribute tags,
+   the pixel and waveform data and the binary elements of groups 0028 and 5400
+   (LUTs, ICC profile, waveform samples), the text attributes of
    :data:`dicomkit.deid.iod.KEEP_TEXT` — sequences (their items cleaned), and
    UIDs (remapped, except class UIDs); everything else is removed (free text,
    person names, dates and times, AE titles, URIs, other binary, unknown VRs).
@@ -504,8 +505,10 @@ def _decide(
         return _Decision("U", "not in Table E.1-1: a UID, remapped like the others", "")
     if vr in _CODED_VRS:
         return _Decision("keep", f"not in Table E.1-1: a {vr} value, kept", "")
-    if group in (0x0028, 0x7FE0) and vr in ("OB", "OW", "OF", "OD", "OL", "OV"):
-        return _Decision("keep", "pixel data or its description: kept", "")
+    if vr in ("OF", "OD", "OL", "OV"):
+        return _Decision("keep", f"not in Table E.1-1: numbers ({vr}), kept", "")
+    if group in (0x0028, 0x5400, 0x7FE0) and vr in ("OB", "OW"):
+        return _Decision("keep", "pixel or waveform data, or its description: kept", "")
     if tag in (0x7FE00010, 0x7FE00008, 0x7FE00009):
         return _Decision("keep", "pixel data: kept (burned-in text is not cleaned)", "")
     if vr in _TEXT_VRS and keyword in KEEP_TEXT:
