@@ -122,7 +122,8 @@ def _add_deidentify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=[],
         choices=sorted(OPTIONS),
-        help="a PS3.15 option (repeatable)",
+        metavar="OPTION",
+        help="a PS3.15 option, repeatable: " + ", ".join(sorted(OPTIONS)),
     )
     cmd.add_argument(
         "--mapping",
