@@ -379,3 +379,53 @@ def test_parallel_write_matches_the_in_process_one(tmp_path: Path) -> None:
         p.relative_to(tmp_path / "two"): p.read_bytes() for p in files(tmp_path / "two")
     }
     assert one == two
+
+
+def test_rtstruct_references_four_levels_deep_still_resolve(tmp_path: Path) -> None:
+    """An RT Structure Set points at the CT through Referenced Frame of Reference →
+    RT Referenced Study → RT Referenced Series → Contour Image sequences (and, as
+    some systems do, names the study in a ReferencedSOPInstanceUID): every one
+    follows the CT's new UIDs."""
+    paths = delivery(tmp_path / "in", ("P1",), n=2)
+    ct = [pydicom.dcmread(p) for p in paths[:2]]
+    rs = Dataset()
+    rs.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    rs.SOPInstanceUID = f"{ROOT}77.1"
+    rs.StudyInstanceUID = ct[0].StudyInstanceUID
+    rs.SeriesInstanceUID = f"{ROOT}77"
+    rs.PatientID, rs.Modality = "P1", "RTSTRUCT"
+    contour_images = [pydicom.Dataset() for _ in ct]
+    for item, image in zip(contour_images, ct, strict=True):
+        item.ReferencedSOPClassUID = image.SOPClassUID
+        item.ReferencedSOPInstanceUID = image.SOPInstanceUID
+    series = Dataset()
+    series.SeriesInstanceUID = ct[0].SeriesInstanceUID
+    series.ContourImageSequence = pydicom.Sequence(contour_images)
+    study = Dataset()
+    study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+    study.ReferencedSOPInstanceUID = ct[0].StudyInstanceUID  # the quirk
+    study.RTReferencedSeriesSequence = pydicom.Sequence([series])
+    frame = Dataset()
+    frame.FrameOfReferenceUID = ct[0].FrameOfReferenceUID
+    frame.RTReferencedStudySequence = pydicom.Sequence([study])
+    rs.ReferencedFrameOfReferenceSequence = pydicom.Sequence([frame])
+    rs.file_meta = pydicom.dataset.FileMetaDataset()
+    rs.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    write(rs, tmp_path / "in" / "rs.dcm")
+    col = dk.scan(tmp_path / "in", progress=False, cache=False)
+    col.deidentify(key=KEY).write(tmp_path / "out")
+    by_sop = {
+        str(pydicom.dcmread(p).SOPInstanceUID): p for p in files(tmp_path / "out")
+    }
+    out = pydicom.dcmread(by_sop[derive(f"{ROOT}77.1", KEY)])
+    frame_out = out.ReferencedFrameOfReferenceSequence[0]
+    study_out = frame_out.RTReferencedStudySequence[0]
+    series_out = study_out.RTReferencedSeriesSequence[0]
+    images = [i.ReferencedSOPInstanceUID for i in series_out.ContourImageSequence]
+    assert all(uid in by_sop for uid in images)
+    referenced_ct = pydicom.dcmread(by_sop[images[0]])
+    assert series_out.SeriesInstanceUID == referenced_ct.SeriesInstanceUID
+    assert frame_out.FrameOfReferenceUID == referenced_ct.FrameOfReferenceUID
+    assert study_out.ReferencedSOPInstanceUID == referenced_ct.StudyInstanceUID
+    assert study_out.ReferencedSOPClassUID == "1.2.840.10008.3.1.2.3.1"  # well known
+    assert out.StudyInstanceUID == referenced_ct.StudyInstanceUID
