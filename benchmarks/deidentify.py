@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def dicomkit_write(workers: int | None) -> Callable[[Path], None]:
             def job(dest: Path) -> None:
-                new = col.deidentify(key=KEY).write(dest, workers=workers, progress=False)
+                new = col.deidentify(key=KEY).write(
+                    dest, workers=workers, progress=False
+                )
                 assert len(new) == args.n
 
             return job
@@ -108,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
             "dicognito (1 process)": timed(
                 "dicognito", lambda d: run_dicognito(paths, d), out, args.repeat
             ),
-            "dicomkit write, 1 process": timed("one", dicomkit_write(1), out, args.repeat),
-            "dicomkit write, all cores": timed("all", dicomkit_write(None), out, args.repeat),
+            "dicomkit write, 1 process": timed(
+                "one", dicomkit_write(1), out, args.repeat
+            ),
+            "dicomkit write, all cores": timed(
+                "all", dicomkit_write(None), out, args.repeat
+            ),
             "dicomkit scan + write, all cores": timed("whole", whole, out, args.repeat),
         }
     finally:
