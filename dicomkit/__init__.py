@@ -19,7 +19,9 @@ from dicomkit.api import (
 )
 from dicomkit.collection import Collection, concat
 from dicomkit.compare import compare
+from dicomkit.deid.plan import DeidentifyPlan
 from dicomkit.exceptions import (
+    DeidentificationWarning,
     DicomkitError,
     DicomwebAuthError,
     DicomwebConnectionError,
@@ -47,6 +49,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Collection",
+    "DeidentificationWarning",
+    "DeidentifyPlan",
     "DicomkitError",
     "DicomwebAuthError",
     "DicomwebConnectionError",

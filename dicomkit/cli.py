@@ -7,6 +7,7 @@
     dicomkit tree DIR                      # the Patient → Study → Series tree
     dicomkit tree index.parquet            # the same, from a saved index
     dicomkit verify DIR [--format table|json|csv] [--strict]
+    dicomkit deidentify DIR -o OUT --key-file K [--option ...] [--mapping M.parquet]
 
 Exit status: 0 on success, 2 on a usage error or a source that cannot be read;
 ``verify --strict`` exits 1 when a finding is an error.
@@ -105,7 +106,110 @@ def _parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="exit with status 1 when any finding is an error",
             )
+    _add_deidentify(sub)
     return parser
+
+
+def _add_deidentify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from dicomkit.deid.table import OPTIONS
+
+    text = (
+        "de-identify a folder (PS3.15 Basic Profile + options) into NEW files: "
+        "keyed pseudonyms, UIDs and date offsets, references kept"
+    )
+    cmd = sub.add_parser("deidentify", help=text, description=text)
+    cmd.add_argument("source", help="a folder or a file of DICOM instances")
+    cmd.add_argument(
+        "-o", "--output", required=True, help="a new folder for the copies"
+    )
+    cmd.add_argument(
+        "--key-file",
+        required=True,
+        help="a file holding the secret key (its bytes, a trailing newline removed); "
+        "the same key gives the same pseudonyms and UIDs in every delivery",
+    )
+    cmd.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        choices=sorted(OPTIONS),
+        metavar="OPTION",
+        help="a PS3.15 option, repeatable: " + ", ".join(sorted(OPTIONS)),
+    )
+    cmd.add_argument(
+        "--mapping",
+        help="write old → new (PatientID, UIDs, date offsets) to this parquet file, "
+        "outside the output folder: it re-identifies, keep it apart",
+    )
+    cmd.add_argument(
+        "--allow-burned-in",
+        action="store_true",
+        help="copy instances whose pixels may show text (US, SC, BurnedInAnnotation YES)",
+    )
+    cmd.add_argument(
+        "--workers", type=int, default=None, help="processes (default: all cores)"
+    )
+    cmd.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _deidentify(args: argparse.Namespace) -> int:
+    """``dicomkit deidentify``: 0 when every instance was written, 1 when some were
+    refused or failed (listed), 2 on a usage error."""
+    import warnings
+
+    from dicomkit.exceptions import DeidentificationWarning
+    from dicomkit.io.atomic import write_parquet
+
+    out = os.path.abspath(args.output)
+    if args.mapping:
+        mapping = os.path.abspath(args.mapping)
+        if os.path.commonpath([out, mapping]) == out:
+            print(
+                f"dicomkit: the mapping {args.mapping} would be inside the output "
+                f"folder {args.output}: it re-identifies the copies; write it elsewhere",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        with open(args.key_file, "rb") as fp:
+            key = fp.read().rstrip(b"\r\n")
+        col = scan(
+            args.source,
+            workers=args.workers,
+            progress=False if args.no_progress else None,
+        )
+        plan = col.deidentify(key, args.option, allow_burned_in=args.allow_burned_in)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeidentificationWarning)  # listed below
+            new = plan.write(
+                out, workers=args.workers, progress=False if args.no_progress else None
+            )
+    except (OSError, DicomkitError, ValueError) as exc:
+        print(f"dicomkit: {exc}", file=sys.stderr)
+        return 2
+    if args.mapping:
+        write_parquet(
+            plan.mapping, mapping, {"dicomkit": "deidentify mapping"}, private=True
+        )
+    report = plan.report
+    if report is None:  # pragma: no cover - write() always sets it
+        return 2
+    missing = report.filter(pl.col("status") != "written")
+    print(
+        f"{len(new)} instances written to {args.output} "
+        f"({new.patients.height} patients, {new.studies.height} studies, "
+        f"{new.series.height} series); {missing.height} not written"
+    )
+    for row in missing.iter_rows(named=True):
+        print(f"  {row['status']:<8} {clip(row['message'], MAX_MESSAGE)}")
+    for row in report.filter(pl.col("findings").list.len() > 0).iter_rows(named=True):
+        for finding in row["findings"]:
+            print(f"  finding  {clip(row['path'], 200)}: {clip(finding, MAX_MESSAGE)}")
+    if left := plan.left_out():
+        print(f"  not in the plan: {left}")
+    if args.mapping:
+        print(f"mapping written to {args.mapping} (keep it apart from the copies)")
+    return 1 if missing.height else 0
 
 
 def _is_index(source: str) -> bool:
@@ -140,6 +244,8 @@ def _load(args: argparse.Namespace) -> Collection:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "deidentify":
+        return _deidentify(args)
     if args.command == "scan" and args.parts:
         if is_url(args.source):
             print(

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from dicomkit.deid.plan import DeidentifyPlan
 from dicomkit.exceptions import UnknownUIDError
 from dicomkit.hierarchy import (
     RESEND_COLUMNS,
@@ -288,6 +289,35 @@ class Collection:
         return suggest_merges(self._instances)
 
     # -- pixels -----------------------------------------------------------------------
+
+    def deidentify(
+        self,
+        key: str | bytes,
+        options: Iterable[str] = (),
+        *,
+        allow_burned_in: bool = False,
+    ) -> DeidentifyPlan:
+        """A de-identification plan (PS3.15 Basic Profile + ``options``), keyed by
+        the secret ``key``: inspect it, then ``plan.write(dest)``.
+
+        The same key gives the same pseudonyms, UIDs and date offsets in every
+        run and delivery; another key gives unlinkable ones. ``options`` are the
+        standard's (:data:`dicomkit.deid.OPTIONS`), e.g.
+        ``"retain_longitudinal_modified_dates"``. Instances whose pixels usually
+        carry burned-in text (BurnedInAnnotation YES; US, SC, documents) are
+        refused unless ``allow_burned_in``.
+
+        Examples
+        --------
+        >>> plan = col.deidentify(key="project secret",
+        ...                       options=["retain_longitudinal_modified_dates"])  # doctest: +SKIP
+        >>> plan.mapping                  # old → new, for the data custodian  # doctest: +SKIP
+        >>> new = plan.write("shared/")   # new files only; their rescan      # doctest: +SKIP
+        """
+        from dicomkit.deid.engine import Settings
+
+        settings = Settings.make(key, options, allow_burned_in=allow_burned_in)
+        return DeidentifyPlan(self, settings)
 
     def volume(self, series_uid: str, *, allow_irregular: bool = False) -> Volume:
         """A series as a ``(z, y, x)`` float array with spacing and affine.

@@ -12,6 +12,7 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
     ├── MissingDecoderError(RuntimeError)   compressed pixels and no decoder installed
     ├── MissingExtraError(ImportError)      a feature's optional extra is not installed
     ├── VerificationError(ValueError)       verify(strict=True) found errors
+    ├── DeidentificationError(ValueError)   a file de-identification cannot process safely
     ├── NiftiExportError(ValueError)        a volume that cannot be written as NIfTI as asked
     ├── UnknownUIDError(KeyError)           col[uid] with a UID that is not in the collection
     └── DicomwebError(OSError)              a DICOMweb server that cannot be read as asked
@@ -19,6 +20,9 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
         │   └── DicomwebTimeoutError(TimeoutError)    no (whole) answer within the timeout
         ├── DicomwebAuthError(PermissionError)        401 / 403: credentials missing or refused
         └── DicomwebNotFoundError(FileNotFoundError)  404: no such study, series or instance
+
+    DeidentificationWarning(UserWarning)    plan.write() left instances out, or copied
+                                            burned-in ones as asked (see plan.report)
 
 A bad file met *during a scan* never raises: it becomes a row of ``col.errors``.
 """
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
+    "DeidentificationError",
+    "DeidentificationWarning",
     "DicomkitError",
     "DicomwebAuthError",
     "DicomwebConnectionError",
@@ -151,3 +157,15 @@ class DicomwebAuthError(DicomwebError, PermissionError):
 
 class DicomwebNotFoundError(DicomwebError, FileNotFoundError):
     """The DICOMweb server has no such resource (HTTP 404)."""
+
+
+class DeidentificationWarning(UserWarning):
+    """A de-identification wrote fewer files than planned (refused or failed
+    instances) or copied instances whose pixels may show text; ``plan.report``
+    lists each one."""
+
+
+class DeidentificationError(DicomkitError, ValueError):
+    """One file cannot be de-identified safely (e.g. a UID attribute stored with
+    another VR); the message names the attribute. ``plan.write`` reports the file
+    as ``failed`` and writes the others."""

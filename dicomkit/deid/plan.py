@@ -1,0 +1,577 @@
+"""The de-identification plan: what will happen, per attribute class and per
+instance, and why; then the new files, written once asked.
+
+>>> import dicomkit as dk
+>>> col = dk.scan("data/sample")                                   # doctest: +SKIP
+>>> plan = col.deidentify(key="project secret",
+...                       options=["retain_longitudinal_modified_dates"])  # doctest: +SKIP
+>>> plan.rules().filter(pl.col("action") == "C")                   # doctest: +SKIP
+>>> plan.mapping          # old → new, for the data custodian only  # doctest: +SKIP
+>>> new = plan.write("shared/")                                     # doctest: +SKIP
+>>> plan.compare(new)     # same numbers of patients, studies, series, instances  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import os
+import re
+import warnings
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from dicomkit.deid.engine import (
+    Settings,
+    burned_in_reason_of,
+    date_offset,
+    deidentify_dataset,
+    new_uid,
+    pseudonym,
+)
+from dicomkit.deid.iod import resolve_choice
+from dicomkit.deid.table import load_rules, rule_action
+from dicomkit.exceptions import DeidentificationWarning, DicomkitError
+from dicomkit.render import clip
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+    from dicomkit.collection import Collection
+    from dicomkit.io.deid_write import TransformResult
+
+__all__ = ["BEYOND_TABLE", "DeidentifyPlan", "transform"]
+
+_UID_COLUMNS = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+)
+_SAFE = re.compile(r"[^A-Za-z0-9.]+")
+_VERBS = {
+    "D": "replace with a dummy",
+    "Z": "empty",
+    "X": "remove",
+    "K": "keep",
+    "C": "clean",
+    "U": "remap UID",
+}
+
+#: The rules beyond the table's rows, as shown by :meth:`DeidentifyPlan.rules`.
+BEYOND_TABLE: tuple[tuple[str, str, str], ...] = (
+    (
+        "private, not safe",
+        "X",
+        "private attributes removed (Table E.1-1 (GGGG,EEEE) odd: X)",
+    ),
+    (
+        "not in table: numbers, CS, AT",
+        "K",
+        "kept: technical values that hold no free text",
+    ),
+    ("not in table: UID", "U", "remapped like every UID (class UIDs kept)"),
+    ("not in table: sequence", "K", "kept, every item cleaned by the same rules"),
+    (
+        "not in table: pixel data, group 0028 binary",
+        "K",
+        "kept (burned-in text is not cleaned: refused by default)",
+    ),
+    (
+        "not in table: technical text (Manufacturer, ConvolutionKernel …)",
+        "K",
+        "kept: dicomkit.deid.iod.KEEP_TEXT",
+    ),
+    (
+        "not in table: other text, names, dates, binary",
+        "X",
+        "removed: not needed by the image",
+    ),
+    (
+        "file meta, preamble",
+        "U",
+        "rebuilt: transfer syntax, class, new MediaStorageSOPInstanceUID; zero preamble",
+    ),
+)
+
+
+def transform(settings: Settings, ds: Dataset) -> TransformResult:
+    """De-identify ``ds`` for :func:`dicomkit.io.deid_write.write_jobs` (picklable
+    with :func:`functools.partial`)."""
+    from dicomkit.io.deid_write import TransformResult
+
+    for tag in [t for t in ds._dict if t >> 16 == 0]:
+        del ds[
+            tag
+        ]  # command-set elements: never valid in a file (dcmwrite refuses them)
+    outcome = deidentify_dataset(ds, settings)
+    return TransformResult(outcome.refused, outcome.findings, outcome.uids)
+
+
+def _component(text: str | None) -> str:
+    """A path component from a new value: ASCII letters, digits and dots only."""
+    name = _SAFE.sub("_", text or "").strip("._")[:64].strip("._")
+    return name or "unknown"
+
+
+class DeidentifyPlan:
+    """A de-identification of a collection, inspected before anything is written.
+
+    Built by :meth:`dicomkit.Collection.deidentify`. Nothing is read or written
+    until :meth:`explain` (one file) or :meth:`write`.
+
+    Attributes
+    ----------
+    frame
+        One row per instance: its source UIDs and ``path``, the new PatientID and
+        UIDs it gets, its date ``offset_days`` (with
+        ``retain_longitudinal_modified_dates``), ``action`` (``write`` or
+        ``refuse``) and ``why``.
+    settings
+        The key (never shown), the options and ``allow_burned_in``.
+    report
+        After :meth:`write`: one row per instance, ``status`` ``written``,
+        ``refused`` or ``failed``, with the ``message`` and the ``findings``.
+    """
+
+    def __init__(self, source: Collection, settings: Settings) -> None:
+        self._source = source
+        self.settings = settings
+        self.frame = _plan_frame(source.instances, settings)
+        self.report: pl.DataFrame | None = None
+        self._written_uids: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    # -- inspecting ------------------------------------------------------------------
+
+    def rules(self, sop_class: str | None = None) -> pl.DataFrame:
+        """Every table row with the action it gets here, and why; then the rules
+        beyond the table.
+
+        Columns: ``tag``, ``name``, ``table`` (the Basic Profile code), ``option``
+        (the option that decided, or ``basic``), ``code`` (the code in effect),
+        ``action`` (the choice resolved for ``sop_class``, by default the most
+        frequent SOP class of the collection) and ``why``.
+        """
+        sop_class = sop_class or _most_frequent(self.frame, "SOPClassUID")
+        rows = []
+        for rule in load_rules():
+            code, option = rule_action(rule, self.settings.options)
+            action, why = code, _VERBS.get(code, code)
+            if "/" in code:
+                from pydicom.datadict import keyword_for_tag
+
+                keyword = keyword_for_tag(rule.tag) if rule.tag is not None else ""
+                action, why = resolve_choice(code, keyword or rule.name, sop_class)
+            rows.append(
+                (rule.tag_text, rule.name, rule.basic, option, code, action, why)
+            )
+        for name, action, why in BEYOND_TABLE:
+            safe = "retain_safe_private" in self.settings.options
+            if name.startswith("private") and safe:
+                action, why = (
+                    "C",
+                    "numbers kept with their creators; private text and binary removed",
+                )
+            rows.append(("", name, "", "dicomkit", action, action, why))
+        schema = ["tag", "name", "table", "option", "code", "action", "why"]
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+    def classes(self) -> pl.DataFrame:
+        """The table's rows grouped by the action they get: ``action``, ``n_rows``,
+        ``examples`` — the per-class view the repr shows."""
+        return (
+            self.rules()
+            .filter(pl.col("table") != "")
+            .group_by("action")
+            .agg(
+                pl.len().alias("n_rows"),
+                pl.col("name").head(4).str.join(", ").alias("examples"),
+            )
+            .sort("n_rows", descending=True)
+        )
+
+    def explain(self, sop_instance_uid: str) -> pl.DataFrame:
+        """Every element of one instance's file (sequence items included) with its
+        ``action`` and ``why``: reads that one file, writes nothing.
+
+        Columns ``where`` (the sequence path), ``tag``, ``keyword``, ``VR``,
+        ``action`` (the table's code, or ``keep``/``drop`` beyond it), ``why``.
+        """
+        from dicomkit.io.deid_write import read_dataset
+
+        rows = self.frame.filter(pl.col("SOPInstanceUID") == sop_instance_uid)
+        if rows.is_empty():
+            from dicomkit.exceptions import UnknownUIDError
+
+            raise UnknownUIDError(sop_instance_uid, "SOPInstanceUID", [])
+        ds = read_dataset(rows["path"][0], header_only=True)
+        settings = Settings(self.settings.key, self.settings.options, True)
+        outcome = deidentify_dataset(ds, settings, log=True)
+        schema = ["where", "tag", "keyword", "VR", "action", "why"]
+        return pl.DataFrame(outcome.log or [], schema=schema, orient="row")
+
+    @property
+    def mapping(self) -> pl.DataFrame:
+        """Old → new, for the data custodian: it re-identifies, so it is never
+        written beside the copies (keep it apart, like the key).
+
+        Columns ``kind`` (``PatientID``, ``UID``, ``date_offset_days``),
+        ``attribute``, ``old``, ``new``. Before :meth:`write` the UIDs are those of
+        the scan's columns; after it, every UID remapped in any file (sequence
+        items, file meta) is added.
+        """
+        f = self.frame
+        parts = [
+            f.select(
+                pl.lit("PatientID").alias("kind"),
+                pl.lit("PatientID").alias("attribute"),
+                pl.col("PatientID").fill_null("").alias("old"),
+                pl.col("new_PatientID").alias("new"),
+            )
+        ]
+        if "offset_days" in f.columns and f["offset_days"].null_count() < f.height:
+            parts.append(
+                f.select(
+                    pl.lit("date_offset_days").alias("kind"),
+                    pl.lit("PatientID").alias("attribute"),
+                    pl.col("PatientID").fill_null("").alias("old"),
+                    pl.col("offset_days").cast(pl.Utf8).alias("new"),
+                )
+            )
+        for column in _UID_COLUMNS:
+            if column in f.columns:
+                parts.append(
+                    f.filter(pl.col(column).is_not_null()).select(
+                        pl.lit("UID").alias("kind"),
+                        pl.lit(column).alias("attribute"),
+                        pl.col(column).alias("old"),
+                        pl.col(f"new_{column}").alias("new"),
+                    )
+                )
+        if self._written_uids:
+            old, new = zip(*sorted(self._written_uids.items()), strict=True)
+            parts.append(
+                pl.DataFrame(
+                    {
+                        "kind": ["UID"] * len(old),
+                        "attribute": ["(in the files)"] * len(old),
+                        "old": list(old),
+                        "new": list(new),
+                    }
+                )
+            )
+        mapping = pl.concat(parts, how="vertical_relaxed")
+        return mapping.unique(["kind", "old"], keep="first", maintain_order=True)
+
+    def compare(self, new: Collection) -> pl.DataFrame:
+        """Patients, studies, series and instances: written (the plan's instances
+        less those refused or failed) against ``new`` (the rescan). Equal counts
+        mean the same hierarchy shape."""
+        written = self.frame
+        if self.report is not None:
+            ok = self.report.filter(pl.col("status") == "written")["path"]
+            written = written.filter(pl.col("path").is_in(ok.implode()))
+        else:
+            written = written.filter(pl.col("action") == "write")
+        rows = []
+        for level, column in (
+            ("patients", "PatientID"),
+            ("studies", "StudyInstanceUID"),
+            ("series", "SeriesInstanceUID"),
+            ("instances", "SOPInstanceUID"),
+        ):
+            rows.append(
+                (level, written[column].n_unique(), new.instances[column].n_unique())
+            )
+        return pl.DataFrame(rows, schema=["level", "expected", "found"], orient="row")
+
+    # -- showing ---------------------------------------------------------------------
+
+    def _counts(self) -> str:
+        f = self.frame
+        return (
+            f"{f.height} instances of {f['PatientID'].n_unique()} patient(s), "
+            f"{f['StudyInstanceUID'].n_unique()} studies, "
+            f"{f['SeriesInstanceUID'].n_unique()} series"
+        )
+
+    def __repr__(self) -> str:
+        options = ", ".join(self.settings.options) or "none (Basic Profile only)"
+        lines = [
+            f"dicomkit.DeidentifyPlan: {self._counts()}",
+            f"  options: {options}; key: {len(self.settings.key)} bytes (not shown)",
+            "  per attribute class (PS3.15 Table E.1-1, 621 rows):",
+        ]
+        for row in self.classes().iter_rows(named=True):
+            verb = _VERBS.get(row["action"], row["action"])
+            lines.append(
+                f"    {row['action']:<2} {verb:<21} {row['n_rows']:>4} rows  e.g. {clip(row['examples'], 80)}"
+            )
+        lines.append("  beyond the table:")
+        lines += [
+            f"    {action:<2} {clip(name, 60)}: {why}"
+            for name, action, why in BEYOND_TABLE
+        ]
+        refused = self.frame.filter(pl.col("action") == "refuse")
+        lines.append(
+            f"  per instance: {self.frame.height - refused.height} to write, "
+            f"{refused.height} refused (plan.frame; plan.explain(SOPInstanceUID) for every element)"
+        )
+        for reason, n in refused.group_by("why", maintain_order=True).len().iter_rows():
+            lines.append(f"    refused {n}: {clip(reason, 200)}")
+        if left := self.left_out():
+            lines.append(f"  not in the plan: {left}")
+        return "\n".join(lines)
+
+    def left_out(self) -> str:
+        """What the scan found that the plan does not write: superseded copies
+        (``col.resends``: their newer copy is written) and files that are not
+        instances (``col.errors``); empty when there are none."""
+        parts = []
+        if self._source.resends.height:
+            parts.append(
+                f"{self._source.resends.height} superseded copies (col.resends)"
+            )
+        if self._source.errors.height:
+            parts.append(
+                f"{self._source.errors.height} files that are not instances (col.errors)"
+            )
+        return ", ".join(parts)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        options = ", ".join(self.settings.options) or "none (Basic Profile only)"
+        head = (
+            f"<b>dicomkit.DeidentifyPlan</b>: {esc(self._counts())}<br>"
+            f"options: {esc(options)}; key: {len(self.settings.key)} bytes (not shown)"
+        )
+        classes = "".join(
+            f"<tr><td>{esc(r['action'])}</td><td>{esc(_VERBS.get(r['action'], r['action']))}</td>"
+            f"<td>{r['n_rows']}</td><td>{esc(clip(r['examples'], 120))}</td></tr>"
+            for r in self.classes().iter_rows(named=True)
+        )
+        beyond = "".join(
+            f"<tr><td>{esc(a)}</td><td>{esc(n)}</td><td></td><td>{esc(w)}</td></tr>"
+            for n, a, w in BEYOND_TABLE
+        )
+        shown = self.frame.head(50)
+        instances = "".join(
+            f"<tr><td>{esc(clip(r['SOPInstanceUID'], 64))}</td><td>{esc(clip(r['new_SOPInstanceUID'], 64))}</td>"
+            f"<td>{esc(r['action'])}</td><td>{esc(clip(r['why'], 200))}</td></tr>"
+            for r in shown.iter_rows(named=True)
+        )
+        more = (
+            f"<p>… and {self.frame.height - shown.height} more instances (plan.frame)</p>"
+            if self.frame.height > shown.height
+            else ""
+        )
+        return (
+            f"<div>{head}<h4>per attribute class (PS3.15 Table E.1-1)</h4>"
+            "<table><tr><th>code</th><th>action</th><th>rows</th><th>e.g. / why</th></tr>"
+            f"{classes}{beyond}</table><h4>per instance</h4>"
+            "<table><tr><th>SOPInstanceUID</th><th>new</th><th>action</th><th>why</th></tr>"
+            f"{instances}</table>{more}</div>"
+        )
+
+    # -- doing it --------------------------------------------------------------------
+
+    def targets(self, dest: str | os.PathLike[str]) -> pl.DataFrame:
+        """``path`` → ``target`` for the instances to write: ``dest`` /
+        new PatientID / new StudyInstanceUID / new SeriesInstanceUID /
+        new SOPInstanceUID ``.dcm`` — new values only, never an original name."""
+        top = os.path.abspath(os.fspath(dest))
+        rows = self.frame.filter(pl.col("action") == "write")
+        targets = [
+            os.path.join(
+                top,
+                _component(r["new_PatientID"]),
+                _component(r["new_StudyInstanceUID"]),
+                _component(r["new_SeriesInstanceUID"]),
+                _component(r["new_SOPInstanceUID"]) + ".dcm",
+            )
+            for r in rows.iter_rows(named=True)
+        ]
+        return rows.select("path", "new_SOPInstanceUID").with_columns(
+            pl.Series("target", targets, dtype=pl.Utf8)
+        )
+
+    def write(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        workers: int | None = None,
+        progress: bool | None = None,
+    ) -> Collection:
+        """Write the de-identified copies into ``dest``; return their rescan.
+
+        Only new files, atomically (temporary file, fsync, rename); the sources
+        are only read; an existing target, or a ``dest`` holding source files,
+        is refused before anything is written. The mapping is never written
+        here. A file that cannot be read, de-identified or encoded is not
+        written, and neither is a refused one (burned-in text): the others are,
+        and :attr:`report` lists every instance's ``status`` and ``message``
+        (a :class:`dicomkit.DeidentificationWarning` says how many were not).
+
+        Raises
+        ------
+        FileExistsError
+            A target exists (nothing is written).
+        ValueError
+            ``dest`` holds source files, or a target would leave it.
+        DicomkitError
+            The rescan does not hold exactly the written instances.
+        """
+        from dicomkit.api import scan
+        from dicomkit.io.deid_write import Job, write_jobs
+
+        top = os.path.abspath(os.fspath(dest))
+        targets = self.targets(top)
+        jobs = [
+            Job(*row)
+            for row in targets.select(
+                "path", "target", "new_SOPInstanceUID"
+            ).iter_rows()
+        ]
+        results = write_jobs(
+            jobs,
+            functools.partial(transform, self.settings),
+            top,
+            workers=workers,
+            progress=progress,
+        )
+        for result in results:
+            self._written_uids.update(result.uids)
+        refused = self.frame.filter(pl.col("action") == "refuse")
+        rows = [
+            (
+                r.source,
+                r.target if r.status == "written" else None,
+                r.status,
+                r.message,
+                [f"{s}: {m}" for s, _, m in r.findings],
+            )
+            for r in results
+        ] + [
+            (p, None, "refused", w, [])
+            for p, w in refused.select("path", "why").iter_rows()
+        ]
+        self.report = pl.DataFrame(
+            rows,
+            schema={
+                "path": pl.Utf8,
+                "written_path": pl.Utf8,
+                "status": pl.Utf8,
+                "message": pl.Utf8,
+                "findings": pl.List(pl.Utf8),
+            },
+            orient="row",
+        )
+        not_written = self.report.filter(pl.col("status") != "written")
+        warned = self.report.filter(pl.col("findings").list.len() > 0)
+        if not_written.height or warned.height:
+            warnings.warn(
+                f"dicomkit: {not_written.height} of {self.report.height} instances "
+                f"not written, {warned.height} with findings (plan.report): "
+                + "; ".join(clip(m, 200) for m in not_written["message"].head(3)),
+                DeidentificationWarning,
+                stacklevel=2,
+            )
+        written = [r.target for r in results if r.status == "written"]
+        new = (
+            scan(written, progress=False, cache=False, workers=workers)
+            if written
+            else type(self._source)(self._source.instances.clear())
+        )
+        if new.n_files != len(written) or len(new) != len(written):
+            msg = (
+                f"the rescan of {top} holds {len(new)} instances and "
+                f"{new.errors.height} errors for {len(written)} files written"
+            )
+            raise DicomkitError(msg)
+        return new
+
+
+def _most_frequent(frame: pl.DataFrame, column: str) -> str | None:
+    if column not in frame.columns or frame[column].null_count() == frame.height:
+        return None
+    value = frame[column].drop_nulls().mode().sort()[0]
+    return str(value)
+
+
+def _plan_frame(instances: pl.DataFrame, settings: Settings) -> pl.DataFrame:
+    key, options = settings.key, settings.options
+    retain_uids = "retain_uids" in options
+    columns = [
+        "path",
+        "PatientID",
+        *[c for c in _UID_COLUMNS if c in instances.columns],
+    ]
+    extra = [
+        c
+        for c in ("Modality", "SOPClassUID", "BurnedInAnnotation")
+        if c in instances.columns
+    ]
+    f = instances.select(*columns, *[c for c in extra if c not in columns])
+
+    def mapped(
+        values: Iterable[str | None], fn: functools.partial[str] | None
+    ) -> dict[str, str]:
+        return {v: (fn(v) if fn else v) for v in set(values) if v is not None}
+
+    patients = mapped(
+        f["PatientID"].fill_null(""), functools.partial(pseudonym, key=key)
+    )
+    f = f.with_columns(
+        pl.col("PatientID")
+        .fill_null("")
+        .replace_strict(patients)
+        .alias("new_PatientID")
+    )
+    for column in _UID_COLUMNS:
+        if column in f.columns:
+            uids = mapped(
+                f[column], None if retain_uids else functools.partial(new_uid, key=key)
+            )
+            f = f.with_columns(
+                pl.col(column).replace_strict(uids, default=None).alias(f"new_{column}")
+            )
+    if "retain_longitudinal_modified_dates" in options:
+        offsets = {p: date_offset(p, key) for p in patients}
+        f = f.with_columns(
+            pl.col("PatientID")
+            .fill_null("")
+            .replace_strict(offsets, return_dtype=pl.Int64)
+            .alias("offset_days")
+        )
+    else:
+        f = f.with_columns(pl.lit(None, dtype=pl.Int64).alias("offset_days"))
+    whys = []
+    actions = []
+    for row in f.iter_rows(named=True):
+        reason = burned_in_reason_of(
+            row.get("BurnedInAnnotation"), row.get("Modality"), row.get("SOPClassUID")
+        )
+        if reason and not settings.allow_burned_in:
+            actions.append("refuse")
+            whys.append(
+                f"{reason}: dicomkit does not clean pixels; check them, then pass allow_burned_in=True"
+            )
+        elif reason:
+            actions.append("write")
+            whys.append(
+                f"{reason}: copied as asked (allow_burned_in=True), with a warning"
+            )
+        else:
+            actions.append("write")
+            whys.append(
+                "PS3.15 Basic Profile" + (f" + {', '.join(options)}" if options else "")
+            )
+    return f.with_columns(
+        pl.Series("action", actions, dtype=pl.Utf8),
+        pl.Series("why", whys, dtype=pl.Utf8),
+    )

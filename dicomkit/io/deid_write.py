@@ -1,0 +1,299 @@
+"""Write de-identified copies: read each source, transform it in memory, write the
+result as a NEW file, atomically; in parallel for large deliveries.
+
+The transformation is a caller's picklable function (``transform(ds) ->
+TransformResult``, :func:`dicomkit.deid.plan.transform` for
+``col.deidentify``), so this module knows nothing of the rules. Every source
+ends up in the report: ``written``, ``refused`` (the transform said why) or
+``failed`` (unreadable, not re-encodable, changed since the scan): one bad file
+never stops the others.
+
+Targets are chosen by the caller from new values only; this module checks them
+(inside ``dest``, not existing, not a source) before anything is written, and
+writes each through :func:`dicomkit.io.atomic.write_file` (temporary file beside
+it, fsync, rename, never over an existing file).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydicom import dcmread, dcmwrite
+from pydicom.dataset import Dataset
+
+from dicomkit.io.atomic import file_mode, remove_dead_temporaries, write_file
+from dicomkit.io.scan import _can_spawn, _ignore_sigint
+from dicomkit.io.walk import os_path
+
+__all__ = [
+    "MIN_PARALLEL_FILES",
+    "Job",
+    "JobResult",
+    "TransformResult",
+    "check_jobs",
+    "read_dataset",
+    "write_jobs",
+]
+
+#: Below this many files everything runs in this process (starting workers costs
+#: more than it saves).
+MIN_PARALLEL_FILES = 200
+
+
+@dataclass(frozen=True)
+class Job:
+    """One source file, where its copy goes and the SOPInstanceUID it must get."""
+
+    source: str
+    target: str
+    new_sop_uid: str
+
+
+@dataclass
+class TransformResult:
+    """What a transform did to one data set (see :mod:`dicomkit.deid.engine`)."""
+
+    refused: str | None = None
+    findings: list[tuple[str, str, str]] = field(default_factory=list)
+    uids: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class JobResult:
+    """``status`` is ``written``, ``refused`` or ``failed``; ``message`` says why."""
+
+    source: str
+    target: str
+    status: str
+    message: str = ""
+    findings: list[tuple[str, str, str]] = field(default_factory=list)
+    uids: dict[str, str] = field(default_factory=dict)
+
+
+Transform = Callable[[Dataset], TransformResult]
+
+
+def read_dataset(source: str, *, header_only: bool = False) -> Dataset:
+    """Read ``source`` (a Part 10 file, or a bare data set) with pydicom.
+
+    Raises OSError (unreadable) or ValueError (not DICOM), naming the file.
+    """
+    name = os_path(source)
+    try:
+        with open(name, "rb") as fp:
+            part10 = fp.read(132)[128:132] == b"DICM"
+            fp.seek(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pydicom's value warnings: reported
+                return dcmread(fp, stop_before_pixels=header_only, force=not part10)
+    except OSError as exc:
+        msg = f"cannot read {source}: {exc.strerror or exc}"
+        raise OSError(exc.errno, msg) from exc
+    except Exception as exc:
+        msg = f"{source} is not readable DICOM: {exc}"
+        raise ValueError(msg) from exc
+
+
+def check_jobs(jobs: Sequence[Job], dest: str) -> None:
+    """Refuse before writing: a target outside ``dest``, one that exists, or a
+    ``dest`` that holds source files (the copy would mix with the originals).
+
+    Raises ValueError or FileExistsError; nothing is written.
+    """
+    top = os.path.realpath(dest)
+    for job in jobs:
+        real = os.path.realpath(job.target)
+        if os.path.commonpath([top, real]) != top or real == top:
+            msg = f"refusing to write {job.target}: it resolves outside {top}"
+            raise ValueError(msg)
+        source = os.path.realpath(os_path(job.source))
+        if os.path.commonpath([top, source]) == top:
+            msg = (
+                f"refusing to write into {dest}: it holds the source file "
+                f"{job.source}; de-identified copies go to a separate, new folder"
+            )
+            raise ValueError(msg)
+    existing = [job.target for job in jobs if os.path.lexists(job.target)]
+    if existing:
+        shown = ", ".join(existing[:3]) + (", …" if len(existing) > 3 else "")
+        msg = (
+            f"{len(existing)} target file(s) already exist ({shown}); nothing was "
+            "written. De-identified copies never overwrite: choose a new destination"
+        )
+        raise FileExistsError(msg)
+
+
+def write_jobs(
+    jobs: Sequence[Job],
+    transform: Transform,
+    dest: str,
+    *,
+    workers: int | None = None,
+    progress: bool | None = None,
+) -> list[JobResult]:
+    """Run every job (:func:`check_jobs` first); results in job order.
+
+    ``workers``: processes, this one included; ``None`` uses every core from
+    :data:`MIN_PARALLEL_FILES` files on (batches over a ``ProcessPoolExecutor``,
+    "spawn" context, like the scan).
+    """
+    from tqdm.auto import tqdm  # imported here: only writes need it
+
+    check_jobs(jobs, dest)
+    os.makedirs(dest, exist_ok=True)
+    for folder in sorted({os.path.dirname(job.target) for job in jobs}):
+        remove_dead_temporaries(folder)
+    n = _worker_count(workers, len(jobs))
+    bar = tqdm(
+        total=len(jobs),
+        desc="dicomkit deidentify",
+        delay=1.0 if progress is None else 0.0,
+        disable=progress is False,
+        leave=progress is True,
+    )
+    mode = file_mode()
+    results: list[JobResult] = []
+    try:
+        if n <= 1:
+            for job in jobs:
+                results.append(_run(job, transform, mode))
+                bar.update()
+            return results
+        size = max(16, min(128, len(jobs) // (n * 8) or 1))
+        batches = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
+        done: dict[int, list[JobResult]] = {}
+        try:
+            _run_parallel(batches, transform, mode, n - 1, done, bar)
+        except BrokenProcessPool as exc:
+            # Workers could not start or died (e.g. a main script without an
+            # ``if __name__ == "__main__":`` guard): finish here. A target that
+            # exists now was written, whole, by a worker of this call (none
+            # existed when it began).
+            warnings.warn(
+                f"dicomkit: worker processes failed ({exc}); writing the remaining "
+                "files in this process. Pass workers=1 to skip the attempt.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            for index, batch in enumerate(batches):
+                if index not in done:
+                    done[index] = [
+                        _run(job, transform, mode, resume=True) for job in batch
+                    ]
+                    bar.update(len(batch))
+        return [result for index in sorted(done) for result in done[index]]
+    finally:
+        bar.close()
+
+
+def _run_parallel(
+    batches: list[list[Job]],
+    transform: Transform,
+    mode: int,
+    n_workers: int,
+    done: dict[int, list[JobResult]],
+    bar: Any,
+) -> None:
+    """Workers take batches from the front; this process runs batches from the
+    back whenever no result is waiting (the workers need a moment to start).
+    A batch handed to a worker is never run twice (its files would be written
+    twice), so this process waits for the workers' last ones."""
+    context = multiprocessing.get_context("spawn")
+    front, back = 0, len(batches)
+    pending: dict[Future[list[JobResult]], int] = {}
+    with ProcessPoolExecutor(
+        n_workers, mp_context=context, initializer=_ignore_sigint
+    ) as executor:
+        while front < back and len(pending) < 2 * n_workers:
+            pending[executor.submit(run_batch, batches[front], transform, mode)] = front
+            front += 1
+        while pending or front < back:
+            ready = [future for future in pending if future.done()]
+            if not ready and front < back:
+                back -= 1
+                done[back] = run_batch(batches[back], transform, mode)
+                bar.update(len(batches[back]))
+                continue
+            if not ready:
+                ready = list(wait(pending, return_when=FIRST_COMPLETED).done)
+            for future in ready:
+                index = pending.pop(future)
+                done[index] = future.result()
+                bar.update(len(batches[index]))
+                if front < back:
+                    pending[
+                        executor.submit(run_batch, batches[front], transform, mode)
+                    ] = front
+                    front += 1
+
+
+def _worker_count(workers: int | None, n_jobs: int) -> int:
+    if workers is not None:
+        if workers < 1:
+            msg = f"workers must be None or at least 1, not {workers}"
+            raise ValueError(msg)
+        return min(workers, max(n_jobs, 1))
+    if n_jobs < MIN_PARALLEL_FILES or not _can_spawn():
+        return 1
+    return os.cpu_count() or 1
+
+
+def run_batch(jobs: Sequence[Job], transform: Transform, mode: int) -> list[JobResult]:
+    """Run ``jobs`` in this process (a worker's task)."""
+    return [_run(job, transform, mode) for job in jobs]
+
+
+def _run(
+    job: Job, transform: Transform, mode: int, *, resume: bool = False
+) -> JobResult:
+    if resume and os.path.lexists(job.target):
+        return JobResult(job.source, job.target, "written", "")
+    try:
+        ds = read_dataset(job.source)
+    except (OSError, ValueError) as exc:
+        return JobResult(job.source, job.target, "failed", str(exc))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = transform(ds)
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops the others
+        msg = f"{job.source}: cannot de-identify ({type(exc).__name__}: {exc})"
+        return JobResult(job.source, job.target, "failed", msg)
+    if result.refused:
+        return JobResult(
+            job.source,
+            job.target,
+            "refused",
+            f"{job.source}: {result.refused}",
+            result.findings,
+        )
+    found = str(ds.get("SOPInstanceUID", "") or "").strip("\0 ")
+    if found != job.new_sop_uid:
+        msg = (
+            f"{job.source}: its SOPInstanceUID is not the scanned one (the file "
+            "changed since the scan?); rescan and plan again"
+        )
+        return JobResult(job.source, job.target, "failed", msg, result.findings)
+    try:
+        os.makedirs(os.path.dirname(job.target), exist_ok=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            write_file(
+                job.target,
+                lambda fp: dcmwrite(fp, ds, enforce_file_format=True),
+                mode=mode,
+                overwrite=False,
+            )
+    except Exception as exc:  # noqa: BLE001 - e.g. a value of the wrong VR
+        msg = f"{job.source}: cannot be written ({type(exc).__name__}: {exc})"
+        return JobResult(job.source, job.target, "failed", msg, result.findings)
+    return JobResult(
+        job.source, job.target, "written", "", result.findings, result.uids
+    )
