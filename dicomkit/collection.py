@@ -296,7 +296,7 @@ class Collection:
         options: Iterable[str] = (),
         *,
         allow_burned_in: bool = False,
-    ) -> DeidentifyPlan:
+    ) -> DeidentifyPlan[Collection]:
         """A de-identification plan (PS3.15 Basic Profile + ``options``), keyed by
         the secret ``key``: inspect it, then ``plan.write(dest)``.
 
@@ -317,7 +317,7 @@ class Collection:
         from dicomkit.deid.engine import Settings
 
         settings = Settings.make(key, options, allow_burned_in=allow_burned_in)
-        return DeidentifyPlan(self, settings)
+        return DeidentifyPlan(self, settings, wrap=Collection)
 
     def volume(self, series_uid: str, *, allow_irregular: bool = False) -> Volume:
         """A series as a ``(z, y, x)`` float array with spacing and affine.

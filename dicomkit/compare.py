@@ -29,14 +29,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import polars as pl
 
-if TYPE_CHECKING:
-    from dicomkit.collection import Collection
+__all__ = [
+    "STATUSES",
+    "Comparison",
+    "HasInstances",
+    "compare",
+    "compare_frames",
+    "rollup",
+]
 
-__all__ = ["STATUSES", "Comparison", "compare", "compare_frames", "rollup"]
+
+class HasInstances(Protocol):
+    """Anything with an instance frame: a :class:`dicomkit.Collection`, for one."""
+
+    @property
+    def instances(self) -> pl.DataFrame: ...
+
 
 #: The statuses, in the order summaries show them.
 STATUSES = ("identical", "modified", "conflict", "only_in_a", "only_in_b")
@@ -78,7 +90,7 @@ class Comparison:
         )
 
 
-def _frame(source: Collection | pl.DataFrame) -> pl.DataFrame:
+def _frame(source: HasInstances | pl.DataFrame) -> pl.DataFrame:
     frame = source if isinstance(source, pl.DataFrame) else source.instances
     if "SOPInstanceUID" not in frame.columns:
         msg = "compare needs instance frames with a SOPInstanceUID column"
@@ -95,8 +107,8 @@ def _frame(source: Collection | pl.DataFrame) -> pl.DataFrame:
 
 
 def compare(
-    a: Collection | pl.DataFrame,
-    b: Collection | pl.DataFrame,
+    a: HasInstances | pl.DataFrame,
+    b: HasInstances | pl.DataFrame,
     *,
     ignore: Iterable[str] = _DEFAULT_IGNORE,
 ) -> Comparison:

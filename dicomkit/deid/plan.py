@@ -18,8 +18,8 @@ import html
 import os
 import re
 import warnings
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import polars as pl
 
@@ -39,8 +39,8 @@ from dicomkit.render import clip
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-    from dicomkit.collection import Collection
     from dicomkit.io.deid_write import TransformResult
+    from dicomkit.plan import PlanSource
 
 __all__ = ["BEYOND_TABLE", "DeidentifyPlan", "transform"]
 
@@ -116,7 +116,10 @@ def _component(text: str | None) -> str:
     return name or "unknown"
 
 
-class DeidentifyPlan:
+R = TypeVar("R")
+
+
+class DeidentifyPlan(Generic[R]):
     """A de-identification of a collection, inspected before anything is written.
 
     Built by :meth:`dicomkit.Collection.deidentify`. Nothing is read or written
@@ -136,8 +139,15 @@ class DeidentifyPlan:
         ``refused`` or ``failed``, with the ``message`` and the ``findings``.
     """
 
-    def __init__(self, source: Collection, settings: Settings) -> None:
+    def __init__(
+        self,
+        source: PlanSource,
+        settings: Settings,
+        *,
+        wrap: Callable[[pl.DataFrame, pl.DataFrame, pl.DataFrame], R],
+    ) -> None:
         self._source = source
+        self._wrap = wrap
         self.settings = settings
         self.frame = _plan_frame(source.instances, settings)
         self.report: pl.DataFrame | None = None
@@ -268,7 +278,7 @@ class DeidentifyPlan:
         mapping = pl.concat(parts, how="vertical_relaxed")
         return mapping.unique(["kind", "old"], keep="first", maintain_order=True)
 
-    def compare(self, new: Collection) -> pl.DataFrame:
+    def compare(self, new: PlanSource) -> pl.DataFrame:
         """Patients, studies, series and instances: written (the plan's instances
         less those refused or failed) against ``new`` (the rescan). Equal counts
         mean the same hierarchy shape."""
@@ -406,7 +416,7 @@ class DeidentifyPlan:
         *,
         workers: int | None = None,
         progress: bool | None = None,
-    ) -> Collection:
+    ) -> R:
         """Write the de-identified copies into ``dest``; return their rescan.
 
         Only new files, atomically (temporary file, fsync, rename); the sources
@@ -426,8 +436,9 @@ class DeidentifyPlan:
         DicomkitError
             The rescan does not hold exactly the written instances.
         """
-        from dicomkit.api import scan
         from dicomkit.io.deid_write import Job, write_jobs
+        from dicomkit.pipeline import scan_files
+        from dicomkit.schema import validate_keywords
 
         top = os.path.abspath(os.fspath(dest))
         targets = self.targets(top)
@@ -482,18 +493,28 @@ class DeidentifyPlan:
                 stacklevel=2,
             )
         written = [r.target for r in results if r.status == "written"]
-        new = (
-            scan(written, progress=False, cache=False, workers=workers)
-            if written
-            else type(self._source)(self._source.instances.clear())
-        )
-        if new.n_files != len(written) or len(new) != len(written):
+        if written:
+            # DICOM keywords are never lower case; dicomkit's own columns always are
+            keywords = [c for c in self._source.instances.columns if not c.islower()]
+            instances, resends, errors = scan_files(
+                written,
+                validate_keywords(keywords),
+                progress=False,
+                cache=False,
+                workers=workers,
+            ).output
+        else:
+            instances = self._source.instances.clear()
+            resends = self._source.resends.clear()
+            errors = self._source.errors.clear()
+        n_files = instances.height + resends.height + errors.height
+        if n_files != len(written) or instances.height != len(written):
             msg = (
-                f"the rescan of {top} holds {len(new)} instances and "
-                f"{new.errors.height} errors for {len(written)} files written"
+                f"the rescan of {top} holds {instances.height} instances and "
+                f"{errors.height} errors for {len(written)} files written"
             )
             raise DicomkitError(msg)
-        return new
+        return self._wrap(instances, resends, errors)
 
 
 def _most_frequent(frame: pl.DataFrame, column: str) -> str | None:
