@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -55,7 +56,7 @@ from IPython.display import HTML
 import dicomkit as dk
 from dicomkit.deid import date_offset, pseudonym
 
-SAMPLE = Path(dk.__file__).resolve().parents[1] / "data" / "sample"
+SAMPLE = dk.examples.sample()  # the sample folder: only ever read
 WORK = Path(tempfile.mkdtemp(prefix="dicomkit-deid-"))
 KEY = "our project's secret key"  # in practice: a long random key, kept apart
 col = dk.scan(SAMPLE, progress=False, cache=False)
@@ -176,18 +177,23 @@ set(other.mapping["new"]) & set(plan.mapping["new"])
 # ## Exercise
 #
 # Without writing anything, find the pseudonym that patient `PAT003` gets with
-# `KEY`, and the number of days its dates move. Put them in `answer_pseudonym` and
-# `answer_days`.
+# `KEY`, and the number of days its dates move. Put them in `answer_1` as a pair
+# `(pseudonym, days)`.
 
-# %% tags=["solution"]
+# %% tags=["exercise"]
+answer_1 = ...  # (pseudonym, days)
+
+# %% tags=["solution"] active="py" jupyter={"source_hidden": true}
+# Solution: one way to answer. (The test suite runs it in place of the cell above.)
 mapping = plan.mapping.filter(pl.col("old") == "PAT003")
-answer_pseudonym = mapping.filter(pl.col("kind") == "PatientID")["new"][0]
-answer_days = int(mapping.filter(pl.col("kind") == "date_offset_days")["new"][0])
-answer_pseudonym, answer_days
+answer_1 = (
+    mapping.filter(pl.col("kind") == "PatientID")["new"][0],
+    int(mapping.filter(pl.col("kind") == "date_offset_days")["new"][0]),
+)
 
-# %%
-# check
-assert answer_pseudonym == pseudonym("PAT003", KEY.encode())
-assert answer_days == date_offset("PAT003", KEY.encode())
-assert answer_pseudonym in set(new.instances["PatientID"])
-print("correct")
+# %% tags=["check"]
+# Check exercise 1: run this cell after filling in answer_1 above.
+expected_1 = (pseudonym("PAT003", KEY.encode()), date_offset("PAT003", KEY.encode()))
+assert expected_1[0] in set(new.instances["PatientID"])  # what was written
+hint_1 = "plan.mapping has one row per old value: filter on old == 'PAT003'"
+dk.examples.check(1, answer_1, expected_1, hint=hint_1)

@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -38,13 +39,12 @@
 
 # %%
 import os
-from pathlib import Path
 
 import polars as pl
 
 import dicomkit as dk
 
-SAMPLE = Path(dk.__file__).resolve().parents[1] / "data" / "sample"
+SAMPLE = dk.examples.sample()  # the sample folder: only ever read
 URL = os.environ.get("DICOMKIT_DICOMWEB_URL") or None
 folder = dk.scan(SAMPLE, progress=False)
 if URL is None:
@@ -143,21 +143,24 @@ diff.instances.filter(pl.col("status") != "identical").select(
 # How many requests does `dk.scan_dicomweb(url, modality="MR")` make? Predict it
 # from the full collection above (`archive`): one study listing, filtered by the
 # server on `ModalitiesInStudy`; one series listing for each study that holds MR;
-# one metadata call for each MR series. Write your answer as a number in `answer`.
+# one metadata call for each MR series. Write your answer as a number in `answer_1`.
 
-# %%
-answer = None  # your prediction here
+# %% tags=["exercise"]
+answer_1 = ...  # a number of requests
 
-# %% tags=["solution"]
+# %% tags=["solution"] active="py" jupyter={"source_hidden": true}
+# Solution: one way to answer. (The test suite runs it in place of the cell above.)
 mr = archive.filter(pl.col("Modality") == "MR")
-answer = 1 + mr.studies.height + mr.series.height
+answer_1 = 1 + mr.studies.height + mr.series.height
 
-# %%
-expected = 1 + mr.studies.height + mr.series.height
-if URL is not None:
+# %% tags=["check"]
+# Check exercise 1: run this cell after filling in answer_1 above.
+mr_series = archive.series.filter(pl.col("Modality") == "MR")
+expected_1 = 1 + mr_series["StudyInstanceUID"].n_unique() + mr_series.height
+if URL is not None:  # what the server really answered
     measured = dk.scan_dicomweb(URL, modality="MR", progress=False).source_stats
     assert measured is not None
-    expected = measured["requests"]
-    print("requests the server answered:", expected)
-assert answer == expected, f"not quite: {answer} predicted, {expected} made"
-print(f"right: {answer} requests")
+    expected_1 = measured["requests"]
+    print("requests the server answered:", expected_1)
+hint_1 = "one study listing + one series listing per MR study + one metadata call per MR series"
+dk.examples.check(1, answer_1, expected_1, hint=hint_1)
