@@ -331,11 +331,12 @@ def scan_dicomweb(
     >>> col.source_stats["requests"], col.source_stats["complete"]   # doctest: +SKIP
     (12, True)
     """
-    from dicomkit.hierarchy import resolve_resends
-    from dicomkit.io.dicomweb import read_dicomweb
+    from dicomkit.io.dicomweb import DicomwebSource
+    from dicomkit.io.sink import MemorySink
+    from dicomkit.pipeline import run_scan
 
     columns = validate_keywords(keywords)
-    copies, errors, stats = read_dicomweb(
+    source = DicomwebSource(
         url,
         columns,
         study=study,
@@ -350,5 +351,14 @@ def scan_dicomweb(
         timeout=timeout,
         progress=progress,
     )
-    instances, resends = resolve_resends(copies, on_duplicate=on_duplicate)
-    return Collection(instances, resends, errors, source_stats=stats.as_dict())
+    # the same pipeline as a folder's: the server's listing is the walk
+    result = run_scan(
+        source,
+        columns,
+        sink=MemorySink(columns),
+        on_duplicate=on_duplicate,
+        progress=False,
+    )
+    assert source.stats is not None  # set by the walk
+    instances, resends, errors = result.output
+    return Collection(instances, resends, errors, source_stats=source.stats.as_dict())
