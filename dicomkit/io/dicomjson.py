@@ -53,8 +53,8 @@ from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
 from pydicom.values import convert_value as pydicom_convert
 
-from dicomkit.io.header import Row
-from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
+from dicomkit.io.header import Row, Unreadable, instance_row
+from dicomkit.schema import Kind, is_meta_keyword, kind_of
 
 __all__ = [
     "JsonDataset",
@@ -88,13 +88,6 @@ def tag_key(keyword: str) -> str:
     return f"{tag:08X}"
 
 
-class _Unfetched:
-    """A value the JSON does not hold (a BulkDataURI): null, and reported."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
 def element_value(element: Any, tag: int | None = None) -> Any:
     """The Python value of one DICOM JSON attribute, as pydicom gives it from a file.
 
@@ -112,7 +105,7 @@ def element_value(element: Any, tag: int | None = None) -> Any:
     True
     """
     if not isinstance(element, Mapping):
-        return _Unfetched(f"not a DICOM JSON attribute: {type(element).__name__}")
+        return Unreadable(f"not a DICOM JSON attribute: {type(element).__name__}")
     vr = str(element.get("vr", "UN"))
     if "Value" in element:
         values = element["Value"]
@@ -132,12 +125,12 @@ def element_value(element: Any, tag: int | None = None) -> Any:
         try:
             data = base64.b64decode(str(element["InlineBinary"]), validate=True)
         except (binascii.Error, ValueError):
-            return _Unfetched("its InlineBinary value is not valid base64")
+            return Unreadable("its InlineBinary value is not valid base64")
         if vr == "UN" and tag is not None:
             return _from_un(tag, data)
         return data
     if "BulkDataURI" in element:
-        return _Unfetched(
+        return Unreadable(
             "its value is held at a BulkDataURI, which the index does not fetch"
         )
     return None
@@ -181,7 +174,7 @@ def _from_un(tag: int, data: bytes) -> Any:
             warnings.simplefilter("ignore")
             return pydicom_convert(vr, raw)
     except Exception:  # noqa: BLE001 - an undecodable value is reported, not raised
-        return _Unfetched(f"its UN value cannot be decoded as {vr}")
+        return Unreadable(f"its UN value cannot be decoded as {vr}")
 
 
 def decode_dataset(item: JsonDataset, *, _depth: int = 0) -> dict[str, Any]:
@@ -211,7 +204,7 @@ def decode_dataset(item: JsonDataset, *, _depth: int = 0) -> dict[str, Any]:
             ]
             continue
         value = element_value(element, tag)
-        if not isinstance(value, _Unfetched):
+        if not isinstance(value, Unreadable):
             out[name] = value
     return out
 
@@ -251,22 +244,7 @@ def json_to_row(
             "instance cannot be identified without it",
         }
     row["has_pixel_data"] = any(key in item for key in _PIXEL_KEYS)
-    bad: list[str] = []
-    for keyword, kind in kinds:
-        raw = _raw(item, keyword)
-        problem: str | None
-        if isinstance(raw, _Unfetched):
-            value, problem = None, raw.reason
-        else:
-            value, problem = convert_value(raw, kind)
-        row[keyword] = value
-        if problem is not None:
-            bad.append(f"{keyword}: {problem}")
-    frames = row.get("NumberOfFrames")
-    row["n_frames"] = frames if isinstance(frames, int) and frames > 0 else 1
-    row["bad_values"] = bad
-    row["content_hash"] = None
-    return "instance", row
+    return instance_row(row, kinds, lambda keyword: _raw(item, keyword))
 
 
 def _raw(item: JsonDataset, keyword: str) -> Any:

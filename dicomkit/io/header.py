@@ -24,7 +24,7 @@ import os
 import struct
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, BinaryIO, Literal
 
 from pydicom import dcmread
@@ -50,7 +50,15 @@ from dicomkit.io.fastread import LONG_VRS, SHORT_VRS, ReadPlan, TooLarge, read_f
 from dicomkit.io.walk import FileEntry, NotRegularFileError, open_regular
 from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
 
-__all__ = ["BoundedReader", "Parser", "Row", "read_batch", "read_header"]
+__all__ = [
+    "BoundedReader",
+    "Parser",
+    "Row",
+    "Unreadable",
+    "instance_row",
+    "read_batch",
+    "read_header",
+]
 
 #: ``("instance", {column: value})``, ``("instance", (value, …))`` in the column
 #: order of :func:`dicomkit.schema.instance_schema`, or ``("error", {column: value})``.
@@ -442,7 +450,7 @@ def _to_row(
             "are scanned as ordinary files",
         )
     sop_value = _get(ds, "SOPInstanceUID")
-    if isinstance(sop_value, _Undecodable):
+    if isinstance(sop_value, Unreadable):
         return _error(
             base,
             "invalid_dicom",
@@ -456,13 +464,27 @@ def _to_row(
             "a DICOM data set without SOPInstanceUID (0008,0018): an instance cannot "
             "be identified without it",
         )
-    row = dict(base)
+    return instance_row(dict(base), kinds, lambda keyword: _raw_value(ds, keyword))
+
+
+def instance_row(
+    row: dict[str, Any],
+    kinds: Iterable[tuple[str, Kind]],
+    raw_value: Callable[[str], Any],
+) -> Row:
+    """``row`` completed into an instance row: each keyword's value converted.
+
+    ``raw_value(keyword)`` gives the value as pydicom would (from a file, or from
+    DICOM JSON), or an :class:`Unreadable` whose reason goes into ``bad_values``
+    (the value is then null). Both header readers and the DICOMweb decoder build
+    their rows here, so a value converts the same wherever it comes from.
+    """
     bad: list[str] = []
     for keyword, kind in kinds:
-        raw = _raw_value(ds, keyword)
+        raw = raw_value(keyword)
         problem: str | None
-        if isinstance(raw, _Undecodable):
-            value, problem = None, f"pydicom cannot decode it: {raw.reason}"
+        if isinstance(raw, Unreadable):
+            value, problem = None, raw.reason
         else:
             value, problem = convert_value(raw, kind)
         row[keyword] = value
@@ -490,7 +512,7 @@ def _raw_value(ds: Dataset, keyword: str) -> Any:
             return _from_un(ds, tag, element.value)
         return element.value
     except Exception as exc:  # noqa: BLE001 - a value pydicom cannot decode
-        return _Undecodable(str(exc))
+        return _undecodable(exc)
 
 
 def _from_un(ds: Dataset, tag: int, value: bytes) -> Any:
@@ -507,11 +529,11 @@ def _from_un(ds: Dataset, tag: int, value: bytes) -> Any:
 
 
 def _get(ds: Dataset, keyword: str) -> Any:
-    """``ds.get(keyword)``, or :class:`_Undecodable` when pydicom raises on it."""
+    """``ds.get(keyword)``, or an :class:`Unreadable` when pydicom raises on it."""
     try:
         return ds.get(keyword)
     except Exception as exc:  # noqa: BLE001 - e.g. an unknown VR in the file meta
-        return _Undecodable(str(exc))
+        return Unreadable(str(exc))
 
 
 def _decoded_syntax(ds: Dataset) -> str | None:
@@ -524,14 +546,19 @@ def _decoded_syntax(ds: Dataset) -> str | None:
     return EXPLICIT_VR_LE if little else EXPLICIT_VR_BE
 
 
-class _Undecodable:
-    """A value pydicom raised on; converts to null with the reason recorded."""
+class Unreadable:
+    """A value that cannot be had; converts to null with ``reason`` in bad_values."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
     def __str__(self) -> str:
-        return f"<undecodable: {self.reason}>"
+        return f"<unreadable: {self.reason}>"
+
+
+def _undecodable(exc: Exception) -> Unreadable:
+    """A value pydicom raised on."""
+    return Unreadable(f"pydicom cannot decode it: {exc}")
 
 
 def file_identity(path: str) -> FileEntry:
