@@ -21,15 +21,17 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Route
 
 HERE = Path(__file__).resolve().parent
 # The notebook the browser opens: the teaching notebook 04_explore, which calls
@@ -52,6 +54,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-dev-shm-usage",
 ]
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 SERVER_START_TIMEOUT = 60.0
 INSTALL_HINT = "run `bash scripts/install_browser.sh`"
 
@@ -239,3 +242,47 @@ def browser(browser_requirements: None) -> Iterator[Browser]:
             yield b
         finally:
             b.close()
+
+
+def _is_local(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme in ("data", "blob") or parts.hostname in LOOPBACK
+
+
+@dataclass
+class PageLog:
+    """What an offline page did: requests it was refused, and its console errors."""
+
+    blocked: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+    def unexpected(self) -> list[str]:
+        """Console errors, less the "failed to load" of each request we aborted
+        (whose location is the external URL: the offline guard working)."""
+        return [
+            e
+            for e in self.console
+            if not any(e.endswith(f" @ {url}") for url in self.blocked)
+        ]
+
+
+def offline_page(browser: Browser) -> tuple[Page, PageLog]:
+    """A new page that aborts every request not to loopback and logs console errors."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    log = PageLog()
+
+    def route(r: Route) -> None:
+        if _is_local(r.request.url):
+            r.continue_()
+        else:
+            log.blocked.append(r.request.url)
+            r.abort()
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            log.console.append(f"{msg.text} @ {msg.location.get('url', '')}")
+
+    page.route("**/*", route)
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: log.console.append(f"pageerror: {exc}"))
+    return page, log

@@ -13,15 +13,16 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.browser.conftest import offline_page
+
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Route
+    from playwright.sync_api import Browser, Page
 
     from tests.browser.conftest import LabServer
 
@@ -31,7 +32,6 @@ FIRST_RENDER_TIMEOUT = 60_000  # ms: UI load + kernel start + first render
 STEP_TIMEOUT = 30_000  # ms: one input -> one render
 IMAGE = "img.dk-image, .dk-image img"  # ipywidgets 8: the Image view *is* the <img>
 STATUS_RE = re.compile(r"^rendered (\S+) slice (\d+) WW (\S+) WL (\S+)$")
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 STATUS_JS = "() => (document.querySelector('.dk-status')?.textContent ?? '').trim()"
 # Waits until the status is a render sentinel that matches every given field.
@@ -60,11 +60,6 @@ class Status:
         m = STATUS_RE.match(text.strip())
         assert m, f"not a render sentinel: {text!r}"
         return cls(m[1], int(m[2]), m[3], m[4])
-
-
-def _is_local(url: str) -> bool:
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme in ("data", "blob") or parts.hostname in LOOPBACK
 
 
 class Explorer:
@@ -147,24 +142,7 @@ def test_explorer_in_jupyterlab(
     lab_server: LabServer, browser: Browser, tmp_path: Path
 ) -> None:
     t0 = time.monotonic()
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    blocked: list[str] = []
-    errors: list[str] = []
-
-    def route(r: Route) -> None:
-        if _is_local(r.request.url):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            errors.append(f"{msg.text} @ {msg.location.get('url', '')}")
-
-    page.route("**/*", route)
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    page, log = offline_page(browser)
     try:
         ex = Explorer(page)
         _open_and_run(page, lab_server)
@@ -235,20 +213,16 @@ def test_explorer_in_jupyterlab(
         with contextlib.suppress(Exception):  # the page may be gone
             page.screenshot(path=shot, full_page=True)
             print(f"\npage screenshot: {shot}\nstatus: {page.evaluate(STATUS_JS)!r}")
-        print("console errors:", *errors, sep="\n  ")
+        print("console errors:", *log.console, sep="\n  ")
         print(f"JupyterLab log ({lab_server.log}):\n{lab_server.log_tail()}")
         raise
     finally:
         page.close()
 
-    # A request we aborted logs "Failed to load resource: net::ERR_FAILED" with the
-    # external URL as its location: that is the offline guard working, not a bug.
-    unexpected = [
-        e for e in errors if not any(e.endswith(f" @ {url}") for url in blocked)
-    ]
+    unexpected = log.unexpected()
     assert unexpected == [], "JS console errors:\n" + "\n".join(unexpected)
     print(
         f"\nbrowser: first render {t_first:.1f} s, whole test {time.monotonic() - t0:.1f} s; "
-        f"{len(blocked)} external request(s) blocked; screenshots in {tmp_path}\n"
+        f"{len(log.blocked)} external request(s) blocked; screenshots in {tmp_path}\n"
         f"  {a}\n  {b}\n  {c}\n  {d}"
     )

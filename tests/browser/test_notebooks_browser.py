@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.test_explorer_browser import _is_local, _shutdown_kernel
+from tests.browser.conftest import offline_page
+from tests.browser.test_explorer_browser import _shutdown_kernel
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Route
+    from playwright.sync_api import Browser, Page
 
     from tests.browser.conftest import LabServer
 
@@ -87,24 +88,7 @@ def _run_all(page: Page, server: LabServer, name: str) -> dict[str, object]:
 def test_notebook_runs_in_jupyterlab(
     notebook: Path, lab_server: LabServer, browser: Browser, tmp_path: Path
 ) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
-    blocked: list[str] = []
-    console: list[str] = []
-
-    def route(r: Route) -> None:
-        if _is_local(r.request.url):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    def on_console(msg: ConsoleMessage) -> None:
-        if msg.type == "error":
-            console.append(f"{msg.text} @ {msg.location.get('url', '')}")
-
-    page.route("**/*", route)
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
+    page, log = offline_page(browser)
     try:
         progress = _run_all(page, lab_server, notebook.name)
         assert progress["errors"] == [], f"{notebook.name}: error outputs"
@@ -117,14 +101,12 @@ def test_notebook_runs_in_jupyterlab(
         with contextlib.suppress(Exception):
             page.screenshot(path=shot, full_page=True)
             print(f"\npage screenshot: {shot}")
-        print("console errors:", *console, sep="\n  ")
+        print("console errors:", *log.console, sep="\n  ")
         print(f"JupyterLab log ({lab_server.log}):\n{lab_server.log_tail()}")
         raise
     finally:
         page.close()
-    unexpected = [
-        e for e in console if not any(e.endswith(f" @ {url}") for url in blocked)
-    ]
+    unexpected = log.unexpected()
     assert unexpected == [], f"{notebook.name}: JS console errors:\n" + "\n".join(
         unexpected
     )
