@@ -291,30 +291,24 @@ def _along_normal() -> pl.Expr:
 def slice_order(series: pl.DataFrame) -> pl.DataFrame:
     """The instances of one series in viewing order, one row per frame.
 
-    Sorted along the normal of the first orientation (geometric order, as a
-    radiologist scrolls), then InstanceNumber; instances without a position come
-    last, by InstanceNumber. Multi-frame instances give one row per frame
-    (``frame`` is 0-based).
+    :func:`dicomkit.geometry.slice_order` (the one order of verify, the volume
+    and the viewer) on the instances' positions: along the normal of the first
+    orientation, ties by InstanceNumber, frame, path; instances without a
+    position last. Multi-frame instances give one row per frame (``frame`` is
+    0-based).
     """
-    orientation = series["ImageOrientationPatient"].drop_nulls()
     frames = series.with_columns(
         pl.int_ranges(0, pl.col("n_frames").fill_null(1)).alias("frame")
     ).explode("frame")
-    if orientation.len() == 0:
-        return frames.sort("InstanceNumber", "frame", "path", nulls_last=True)
-    normal = geometry.normal(orientation[0].to_list())
-    along = pl.col("ImagePositionPatient").list.eval(
-        pl.element() * pl.Series(list(map(float, normal)))
+    orientation = frames["ImageOrientationPatient"].drop_nulls()
+    order = geometry.slice_order(
+        frames["ImagePositionPatient"].to_list(),
+        orientation[0].to_list() if orientation.len() else None,
+        instance_numbers=frames["InstanceNumber"].to_list(),
+        frames=frames["frame"].to_list(),
+        paths=frames["path"].to_list(),
     )
-    return (
-        frames.with_columns(
-            pl.when(pl.col("ImagePositionPatient").list.len() == 3)
-            .then(along.list.sum())
-            .alias("_along")
-        )
-        .sort("_along", "InstanceNumber", "frame", "path", nulls_last=True)
-        .drop("_along")
-    )
+    return frames[order]
 
 
 def varying_attributes(instances: pl.DataFrame) -> pl.DataFrame:

@@ -207,23 +207,22 @@ def series_label(frame: pl.DataFrame, uid: str) -> str:
 
 
 def spatial_order(frame: pl.DataFrame) -> pl.DataFrame:
-    """Instances along the normal of the first orientation (else by series, number)."""
+    """Instances along the normal of the first orientation (else by series, number).
+
+    :func:`dicomkit.geometry.slice_order`, the one order along the normal; ties
+    (and everything, when an instance has no position) by SeriesNumber,
+    InstanceNumber and SOPInstanceUID.
+    """
     fallback = frame.sort(
         "SeriesNumber", "InstanceNumber", "SOPInstanceUID", nulls_last=True
     )
-    orientations = frame["ImageOrientationPatient"].drop_nulls()
-    if orientations.len() == 0 or frame["ImagePositionPatient"].null_count():
+    orientations = fallback["ImageOrientationPatient"].drop_nulls()
+    if orientations.len() == 0 or fallback["ImagePositionPatient"].null_count():
         return fallback
-    n = geometry.normal(orientations[0].to_list())
-    along = [
-        float(sum(p * q for p, q in zip(pos, n, strict=False)))
-        for pos in frame["ImagePositionPatient"].to_list()
-    ]
-    return (
-        frame.with_columns(pl.Series("_along", along))
-        .sort("_along", "SeriesNumber", "InstanceNumber", nulls_last=True)
-        .drop("_along")
+    order = geometry.slice_order(
+        fallback["ImagePositionPatient"].to_list(), orientations[0].to_list()
     )
+    return fallback[order]
 
 
 def first(values: pl.Series, default: Any = "") -> Any:

@@ -319,10 +319,11 @@ def repeat_axis(frame: pl.DataFrame) -> tuple[str, pl.Series] | None:
     """The attribute a clean repeat of positions is told apart by, and its values.
 
     A clean repeat: every position along the normal holds the same number R ≥ 2
-    of images, and one of :data:`dicomkit.schema.FRAME_AXIS_KEYS` (tried in
-    order) takes R distinct values, different at every position: verify's rule
-    for a ``duplicate_position`` that is 4-D data. Multi-valued attributes
-    (EchoNumbers is a list) count as their single value.
+    of images, and one of :data:`dicomkit.geometry.REPEAT_KEYS` (tried in
+    order) takes the same R distinct values at every position:
+    :func:`dicomkit.geometry.repeat_axis`, verify's and the volume's rule for a
+    ``duplicate_position`` that is 4-D data. Multi-valued attributes (EchoNumbers
+    is a list) count as their single value.
 
     Returns
     -------
@@ -343,19 +344,14 @@ def repeat_axis(frame: pl.DataFrame) -> tuple[str, pl.Series] | None:
     )
     if analysis.repeats is None:
         return None
-    for keyword in FRAME_AXIS_KEYS:
-        if keyword not in frame.columns:
-            continue
-        values = _scalar(frame[keyword])
-        if values.null_count():
-            continue
-        listed = values.to_list()
-        distinct = all(
-            len({listed[i] for i in group}) == len(group) for group in analysis.groups
-        )
-        if distinct and values.n_unique() == analysis.repeats:
-            return keyword, values
-    return None
+    # the rule verify and the volume use: geometry.repeat_axis
+    columns = [k for k in geometry.REPEAT_KEYS if k in frame.columns]
+    found = geometry.repeat_axis(
+        analysis.groups, geometry.repeat_candidates(frame.select(columns).to_dicts())
+    )
+    if found is None:
+        return None
+    return found[0], _scalar(frame[found[0]])
 
 
 def _scalar(column: pl.Series) -> pl.Series:
