@@ -277,6 +277,21 @@ def test_a_plan_writes_from_the_server(
         ).read_bytes()
 
 
+def test_nifti_export_from_the_server_equals_the_folders(
+    folder: dk.Collection, web: dk.Collection, tmp_path: Path
+) -> None:
+    nib = pytest.importorskip("nibabel")
+    uid = "1.2.840.113619.2.410.4057621.1683036310.2.3"  # dual echo: two files
+    a = folder.to_nifti(tmp_path / "a", series=uid)
+    b = web.to_nifti(tmp_path / "b", series=uid)
+    assert a["status"].to_list() == b["status"].to_list() == ["written", "written"]
+    assert [Path(p).name for p in a["path"]] == [Path(p).name for p in b["path"]]
+    for path_a, path_b in zip(a["path"], b["path"], strict=True):
+        image_a, image_b = nib.load(path_a), nib.load(path_b)
+        assert np.array_equal(image_a.affine, image_b.affine)
+        assert np.array_equal(np.asarray(image_a.dataobj), np.asarray(image_b.dataobj))
+
+
 def test_cli_scans_a_url(
     orthanc: OrthancServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
