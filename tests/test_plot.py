@@ -14,6 +14,7 @@ matplotlib.use("Agg")  # before anything draws
 
 import matplotlib.pyplot as plt
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pytest
 from matplotlib.axes import Axes
@@ -231,7 +232,7 @@ def test_slice_positions_without_any_geometry() -> None:
 # -- timeline -----------------------------------------------------------------------
 
 
-def study_markers(ax: Axes) -> np.ndarray:
+def study_markers(ax: Axes) -> npt.NDArray[np.float64]:
     (markers,) = [c for c in ax.collections if c.get_gid() == "studies"]
     return np.asarray(markers.get_offsets())
 

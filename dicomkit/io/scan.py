@@ -13,8 +13,9 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Executor,
@@ -197,9 +198,57 @@ def _can_spawn() -> bool:
     return main_file is None or os.path.exists(main_file)
 
 
-def _ignore_sigint() -> None:  # pragma: no cover - runs in worker processes
+#: A stopped scan's workers leave their batch within this many files …
+STOP_CHECK_FILES = 32
+#: … and are killed when they have not exited this many seconds after the stop.
+STOP_GRACE_SECONDS = 3.0
+
+_stop_event: Any = None  # in a worker process: the scan's "stop reading" event
+
+
+def _init_worker(stop: Any) -> None:  # pragma: no cover - runs in worker processes
+    global _stop_event
+    _stop_event = stop
     # Ctrl-C reaches the whole process group; the parent alone decides to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _Stopped(Exception):
+    """Raised in a worker when the scan has stopped: the batch is abandoned."""
+
+
+class _StoppableBatch(Sequence[FileEntry]):
+    """A batch whose iteration stops (:class:`_Stopped`) once the scan has stopped."""
+
+    def __init__(self, entries: Sequence[FileEntry], stop: Any) -> None:
+        self._entries = entries
+        self._stop = stop
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._entries[index]
+
+    def __iter__(self) -> Iterator[FileEntry]:
+        for index, entry in enumerate(self._entries):
+            if index % STOP_CHECK_FILES == 0 and self._stop.is_set():
+                raise _Stopped
+            yield entry
+
+
+def _read_batch_in_worker(
+    entries: Sequence[FileEntry], keywords: Sequence[str], reader: Reader
+) -> Frames | None:  # pragma: no cover - runs in worker processes
+    """A worker's task: :func:`read_batch_frames`, or None once the scan has stopped."""
+    if _stop_event is None:
+        return read_batch_frames(entries, keywords, reader)
+    try:
+        return read_batch_frames(
+            _StoppableBatch(entries, _stop_event), keywords, reader
+        )
+    except _Stopped:
+        return None
 
 
 def _read_parallel(
@@ -224,14 +273,15 @@ def _read_parallel(
     # "spawn": forking a process that already runs polars' thread pool can
     # deadlock, and a notebook kernel always has threads.
     context = multiprocessing.get_context("spawn")
+    stop = context.Event()
     executor = ProcessPoolExecutor(
-        n_workers, mp_context=context, initializer=_ignore_sigint
+        n_workers, mp_context=context, initializer=_init_worker, initargs=(stop,)
     )
-    pending: dict[Future[Frames], int] = {}
+    pending: dict[Future[Frames | None], int] = {}
     try:
         while front < back and len(pending) < 2 * n_workers:
             pending[
-                executor.submit(read_batch_frames, batches[front], keywords, reader)
+                executor.submit(_read_batch_in_worker, batches[front], keywords, reader)
             ] = front
             front += 1
         while pending or front < back:
@@ -244,7 +294,7 @@ def _read_parallel(
                 )
                 continue
             if not ready and not warm and STEAL_FROM_COLD_WORKERS:
-                _stop(executor)
+                _stop(executor, stop)
                 for index in sorted(pending.values()):
                     done(
                         read_batch_frames(batches[index], keywords, reader),
@@ -256,20 +306,21 @@ def _read_parallel(
             for future in ready:
                 index = pending[future]
                 frames = future.result()  # a broken pool raises here: keep the index
+                assert frames is not None  # None only after _stop
                 del pending[future]
                 warm = True
                 done(frames, len(batches[index]))
                 if front < back:
                     pending[
                         executor.submit(
-                            read_batch_frames, batches[front], keywords, reader
+                            _read_batch_in_worker, batches[front], keywords, reader
                         )
                     ] = front
                     front += 1
     except BrokenProcessPool as exc:
         # Workers could not start or died (e.g. the main script came from stdin,
         # which "spawn" cannot re-import): finish in this process, losing nothing.
-        _stop(executor)
+        _stop(executor, stop)
         warnings.warn(
             f"dicomkit: worker processes failed ({exc}); reading the remaining "
             "files in this process. Pass workers=1 to skip the attempt.",
@@ -282,7 +333,7 @@ def _read_parallel(
             )
         return
     except BaseException:
-        _stop(executor)
+        _stop(executor, stop)
         raise
     executor.shutdown(wait=True)
 
@@ -316,12 +367,48 @@ def _read_with(
         raise
 
 
-def _stop(executor: ProcessPoolExecutor) -> None:
-    """Cancel what is queued and end the workers without waiting for them."""
-    executor.shutdown(wait=False, cancel_futures=True)
-    processes = getattr(executor, "_processes", None) or {}
-    for process in list(processes.values()):
-        process.terminate()
+def _stop(executor: ProcessPoolExecutor, stop: Any) -> None:
+    """Stop the workers: none is left running, and the interpreter can exit.
+
+    Killing a worker while the pool's feeder thread writes a task to it leaves
+    that thread blocked on a pipe no process reads; on Python 3.10 and 3.11 the
+    pool's manager thread then waits for it forever, and so does the interpreter
+    at exit (``concurrent.futures.process._python_exit``; CPython fixed it in
+    3.12, gh-94777). So workers are first asked to stop: they leave their batch
+    within :data:`STOP_CHECK_FILES` files, return None for every task still
+    queued, and exit when the pool tells them to. Only workers that have not
+    exited after :data:`STOP_GRACE_SECONDS` are killed, and then this process
+    closes its end of the task pipe, as CPython 3.12 does, so a write blocked on
+    it fails instead of waiting.
+    """
+    stop.set()
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    tasks = getattr(executor, "_call_queue", None)  # shutdown() forgets it
+    try:
+        executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in processes:
+            process.join(max(deadline - time.monotonic(), 0.0))
+    finally:
+        alive = [p for p in processes if p.is_alive()]
+        for process in alive:
+            process.terminate()
+        for process in alive:
+            process.join(1.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        broken = any(p.exitcode not in (0, None) for p in processes)
+        if alive or broken:
+            _close_task_pipe(tasks)
+
+
+def _close_task_pipe(tasks: Any) -> None:
+    """Close this process's read end of the pool's task pipe (once its workers are
+    dead), so the feeder thread's writes fail instead of blocking (gh-94777)."""
+    reader = getattr(tasks, "_reader", None)
+    if reader is not None:
+        reader.close()
 
 
 def rows_to_frames(
