@@ -20,6 +20,7 @@ from dicomkit.exceptions import (
     MissingDecoderError,
     NotAVolumeError,
     NotDicomError,
+    TruncatedFileError,
     UnknownUIDError,
     VerificationError,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "NotDicomError",
     "Plan",
     "Tolerances",
+    "TruncatedFileError",
     "UnknownUIDError",
     "VerificationError",
     "Volume",
