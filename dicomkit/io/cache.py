@@ -49,7 +49,8 @@ per-file rows with a ``record`` column and the columns of every kind of row
   walk that every rescan does finds them again.
 
 The key-value metadata ``dicomkit-cache`` is JSON: ``format`` (:data:`FORMAT_VERSION`),
-``dicomkit`` (the version that wrote it), ``keywords``, ``source``, ``recursive``,
+``dicomkit`` (the version that wrote it, from the package metadata), ``reader``
+(:data:`READER_VERSION`), ``keywords``, ``source``, ``recursive``,
 ``complete`` (``false`` in a checkpoint), ``on_duplicate`` (the rule the stored
 instance/resend split follows, ``null`` when none is stored) and ``started_ns``
 (when the scan that wrote it began).
@@ -65,7 +66,8 @@ expected columns and one row per path; anything else is ignored with a
 the scan; except that a file the user named (``cache=path``) which is not a dicomkit
 cache at all (not parquet, no ``dicomkit-cache`` metadata) is never overwritten: it
 may be their own data, so the scan runs without a cache. A cache written by another
-dicomkit version is rebuilt quietly (its rows may come from an older reader). The
+dicomkit version or reader version is rebuilt quietly (its rows may come from an
+older reader). The
 file is created readable by its owner only (it holds patient names). Rows are never
 reused when:
 
@@ -157,6 +159,12 @@ CHECKPOINT_FILES = 2000
 CHECKPOINT_SECONDS = 30.0
 #: The version of the file layout; a file of another version is ignored.
 FORMAT_VERSION = 1
+#: The version of what a cached row holds for a file. Bump it with any change to
+#: the header reader (io/header.py, io/fastread.py) or to the instance and error
+#: schema that can change a row: rows written under another reader version (or
+#: by another dicomkit release, whose version comes from the package metadata)
+#: are read again. 2: ZIP/gzip/tar files are ``archive`` errors, not ``not_dicom``.
+READER_VERSION = 2
 #: The parquet key-value metadata key of a cache file.
 METADATA_KEY = "dicomkit-cache"
 #: On file systems with whole-second timestamps (FAT: 2 s), a file modified this
@@ -582,7 +590,10 @@ class _Store:
             return self._ignore(
                 f"it is in cache format {found!r}; this dicomkit reads {FORMAT_VERSION}"
             )
-        if meta.get("dicomkit") != dicomkit_version():
+        if (
+            meta.get("dicomkit") != dicomkit_version()
+            or meta.get("reader") != READER_VERSION
+        ):
             return None  # rows of another reader version: rebuilt, quietly
         for field, expected in (
             ("keywords", list(self.keywords)),
@@ -650,6 +661,7 @@ class _Store:
         meta = {
             "format": FORMAT_VERSION,
             "dicomkit": dicomkit_version(),
+            "reader": READER_VERSION,
             "keywords": list(self.keywords),
             "source": self.sources,
             "recursive": self.recursive,
