@@ -22,6 +22,7 @@ from dicomkit.exceptions import NotAVolumeError
 from dicomkit.io.frames import read_frame_geometry
 from dicomkit.io.pixels import load_pixels
 from dicomkit.verify import verify
+from dicomkit.window import dicom_window
 
 __all__ = ["BLOCKING_CHECKS", "Volume", "build_volume"]
 
@@ -74,6 +75,8 @@ class Volume:
     metadata
         Anything else a reader of the volume must know (e.g. a real-world value
         mapping that was not applied, or how an irregular series was stacked).
+        ``"window"``: the ``(center, width)`` of the middle slice's WindowCenter
+        and WindowWidth, when its file has them (``dk.plot.montage`` uses it).
     """
 
     array: npt.NDArray[np.float32]
@@ -146,7 +149,17 @@ def build_volume(series: pl.DataFrame, *, allow_irregular: bool = False) -> Volu
         sop_instance_uids=[s["sop"] for s in slices],
         positions=[s["position"] for s in slices],
         series_instance_uid=uid,
+        metadata=_file_window(series, slices),
     )
+
+
+def _file_window(series: pl.DataFrame, slices: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"window": (center, width)}`` from the middle slice's file, if it has one."""
+    if not slices or "WindowCenter" not in series.columns:
+        return {}
+    middle = series.filter(pl.col("SOPInstanceUID") == slices[len(slices) // 2]["sop"])
+    window = dicom_window(middle.row(0, named=True)) if middle.height else None
+    return {} if window is None else {"window": (window.level, window.width)}
 
 
 def _slices(series: pl.DataFrame, frames: pl.DataFrame) -> list[dict[str, Any]]:
