@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -157,10 +158,12 @@ def test_a_worker_that_does_not_stop_is_killed_without_a_hang(tmp_path: Path) ->
             for _ in range(3):  # 4 MB each: more than a pipe holds
                 executor.submit(operator.length_hint, bytes(4_000_000))
             time.sleep(3.0)  # the worker is asleep, the feeder blocked
+            workers = list(executor._processes.values())
             started = time.monotonic()
             scan._stop(executor, stop)
             print(f"stopped after {time.monotonic() - started:.1f}", flush=True)
-            print("children", len(multiprocessing.active_children()), flush=True)
+            print("alive", sum(p.is_alive() for p in workers), flush=True)
+            print("children", multiprocessing.active_children(), flush=True)
         """
     )
     (tmp_path / "stuck.py").write_text(script)
@@ -168,8 +171,38 @@ def test_a_worker_that_does_not_stop_is_killed_without_a_hang(tmp_path: Path) ->
     out, err, took = run_to_the_end(
         [sys.executable, str(tmp_path / "stuck.py")], marker, signal_after=None
     )
-    assert "children 0" in out, err
+    assert "alive 0" in out, out + err  # and none is left at exit (run_to_the_end)
+    assert "Traceback" not in err, err  # the feeder's writes were read, not refused
     assert took < 25
+
+
+def test_a_scan_that_outruns_its_workers_leaves_none_behind(
+    many_files: Path, tmp_path: Path
+) -> None:
+    # 1,100 files: this process reads them all before the workers have started
+    # (on most machines); they are then stopped in the background and must still
+    # end, without a word on stderr.
+    folder = tmp_path / "some"
+    folder.mkdir()
+    files = sorted(p for p in (many_files / "original").rglob("*") if p.is_file())
+    for index, path in enumerate(files[:1100]):
+        shutil.copyfile(path, folder / f"{index:05d}")
+    script = textwrap.dedent(
+        f"""
+        import multiprocessing, dicomkit as dk
+        if __name__ == "__main__":
+            print("ready", flush=True)
+            col = dk.scan({str(folder)!r}, workers=3, progress=False, cache=False)
+            print("files", col.n_files, flush=True)
+        """
+    )
+    (tmp_path / "outrun.py").write_text(script)
+    marker = f"DICOMKIT_INTERRUPT_TEST={uuid.uuid4().hex}"
+    out, err, _ = run_to_the_end(
+        [sys.executable, str(tmp_path / "outrun.py")], marker, signal_after=None
+    )
+    assert "files 1100" in out
+    assert err == ""
 
 
 def test_progress_bar_can_be_forced(

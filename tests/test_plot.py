@@ -290,7 +290,7 @@ def test_timeline_puts_undated_studies_at_the_left(col: dk.Collection) -> None:
     markers = study_markers(ax)
     assert len(markers) == 5
     assert "no date" in texts(ax)
-    assert markers[:, 0].argmin() == markers[:, 1].tolist().index(2)  # patient C
+    assert np.argmin(markers[:, 0]) == markers[:, 1].tolist().index(2)  # patient C
     png(ax)
 
 

@@ -8,11 +8,14 @@ hashes the copies whose SOPInstanceUID repeats, so resends can be classified.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
+import select
 import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -278,6 +281,7 @@ def _read_parallel(
         n_workers, mp_context=context, initializer=_init_worker, initargs=(stop,)
     )
     pending: dict[Future[Frames | None], int] = {}
+    stopping: threading.Thread | None = None
     try:
         while front < back and len(pending) < 2 * n_workers:
             pending[
@@ -294,7 +298,8 @@ def _read_parallel(
                 )
                 continue
             if not ready and not warm and STEAL_FROM_COLD_WORKERS:
-                _stop(executor, stop)
+                # they end as soon as they start, while this process reads on
+                stopping = _stop(executor, stop, wait=False)
                 for index in sorted(pending.values()):
                     done(
                         read_batch_frames(batches[index], keywords, reader),
@@ -333,7 +338,10 @@ def _read_parallel(
             )
         return
     except BaseException:
-        _stop(executor, stop)
+        if stopping is None:
+            _stop(executor, stop)
+        else:  # already stopping them: wait for that
+            stopping.join()
         raise
     executor.shutdown(wait=True)
 
@@ -367,29 +375,49 @@ def _read_with(
         raise
 
 
-def _stop(executor: ProcessPoolExecutor, stop: Any) -> None:
-    """Stop the workers: none is left running, and the interpreter can exit.
+def _stop(
+    executor: ProcessPoolExecutor, stop: Any, *, wait: bool = True
+) -> threading.Thread | None:
+    """Stop the workers so that none is left running and the interpreter can exit.
 
     Killing a worker while the pool's feeder thread writes a task to it leaves
     that thread blocked on a pipe no process reads; on Python 3.10 and 3.11 the
     pool's manager thread then waits for it forever, and so does the interpreter
-    at exit (``concurrent.futures.process._python_exit``; CPython fixed it in
-    3.12, gh-94777). So workers are first asked to stop: they leave their batch
-    within :data:`STOP_CHECK_FILES` files, return None for every task still
-    queued, and exit when the pool tells them to. Only workers that have not
-    exited after :data:`STOP_GRACE_SECONDS` are killed, and then this process
-    closes its end of the task pipe, as CPython 3.12 does, so a write blocked on
-    it fails instead of waiting.
+    at exit (``concurrent.futures.process._python_exit``; CPython 3.12 closes the
+    pipe instead, gh-94777). So workers are first asked to stop: they leave their
+    batch within :data:`STOP_CHECK_FILES` files, return None for every task
+    still queued, and exit when the pool tells them to. Only workers that have
+    not exited after :data:`STOP_GRACE_SECONDS` are killed (or that died), and
+    then this process empties the task pipe, so no write waits on it.
+
+    With ``wait=False`` (the workers were not needed after all) this runs in a
+    background thread, returned, and the scan goes on at once.
     """
     stop.set()
     processes = list((getattr(executor, "_processes", None) or {}).values())
     tasks = getattr(executor, "_call_queue", None)  # shutdown() forgets it
+    executor.shutdown(wait=False, cancel_futures=True)
+    if wait:
+        _end_workers(processes, tasks, stop)
+        return None
+    thread = threading.Thread(
+        target=_end_workers,
+        args=(processes, tasks, stop),
+        name="dicomkit-stop-workers",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _end_workers(processes: list[Any], tasks: Any, stop: Any) -> None:
+    # ``stop`` is held until the workers have ended: a worker still starting
+    # opens its semaphore by name, which is gone once the Event is collected.
     try:
-        executor.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for process in processes:
             process.join(max(deadline - time.monotonic(), 0.0))
-    finally:
+    finally:  # a second Ctrl-C while waiting still ends them
         alive = [p for p in processes if p.is_alive()]
         for process in alive:
             process.terminate()
@@ -398,17 +426,25 @@ def _stop(executor: ProcessPoolExecutor, stop: Any) -> None:
             if process.is_alive():
                 process.kill()
                 process.join()
-        broken = any(p.exitcode not in (0, None) for p in processes)
-        if alive or broken:
-            _close_task_pipe(tasks)
+        if alive or any(p.exitcode not in (0, None) for p in processes):
+            _drain_task_pipe(tasks)
+        del stop
 
 
-def _close_task_pipe(tasks: Any) -> None:
-    """Close this process's read end of the pool's task pipe (once its workers are
-    dead), so the feeder thread's writes fail instead of blocking (gh-94777)."""
+def _drain_task_pipe(tasks: Any, *, idle: float = 0.2, limit: float = 5.0) -> None:
+    """Read and drop what the pool's feeder thread still writes into the task pipe
+    (its workers are dead), until it has written nothing for ``idle`` seconds."""
     reader = getattr(tasks, "_reader", None)
-    if reader is not None:
-        reader.close()
+    if reader is None or sys.platform == "win32":
+        return
+    with contextlib.suppress(OSError, ValueError):  # closed by the pool meanwhile
+        fd = reader.fileno()
+        os.set_blocking(fd, False)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([fd], [], [], idle)
+            if not readable or not os.read(fd, 1 << 20):
+                return
 
 
 def rows_to_frames(
