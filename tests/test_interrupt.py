@@ -160,7 +160,7 @@ def test_a_worker_that_does_not_stop_is_killed_without_a_hang(tmp_path: Path) ->
             time.sleep(3.0)  # the worker is asleep, the feeder blocked
             workers = list(executor._processes.values())
             started = time.monotonic()
-            scan._stop(executor, stop)
+            scan._stop(executor, stop, dict(executor._processes))
             print(f"stopped after {time.monotonic() - started:.1f}", flush=True)
             print("alive", sum(p.is_alive() for p in workers), flush=True)
             print("children", multiprocessing.active_children(), flush=True)

@@ -277,8 +277,15 @@ def _read_parallel(
     # deadlock, and a notebook kernel always has threads.
     context = multiprocessing.get_context("spawn")
     stop = context.Event()
-    executor = ProcessPoolExecutor(
-        n_workers, mp_context=context, initializer=_init_worker, initargs=(stop,)
+    # the pool starts its processes as tasks come: each is kept here too, as
+    # shutdown() forgets them and a stop must still end every one
+    workers: dict[int, Any] = {}
+    executor = _TrackedPool(
+        workers,
+        n_workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(stop,),
     )
     pending: dict[Future[Frames | None], int] = {}
     stopping: threading.Thread | None = None
@@ -299,7 +306,7 @@ def _read_parallel(
                 continue
             if not ready and not warm and STEAL_FROM_COLD_WORKERS:
                 # they end as soon as they start, while this process reads on
-                stopping = _stop(executor, stop, wait=False)
+                stopping = _stop(executor, stop, workers, wait=False)
                 for index in sorted(pending.values()):
                     done(
                         read_batch_frames(batches[index], keywords, reader),
@@ -325,7 +332,7 @@ def _read_parallel(
     except BrokenProcessPool as exc:
         # Workers could not start or died (e.g. the main script came from stdin,
         # which "spawn" cannot re-import): finish in this process, losing nothing.
-        _stop(executor, stop)
+        _stop(executor, stop, workers)
         warnings.warn(
             f"dicomkit: worker processes failed ({exc}); reading the remaining "
             "files in this process. Pass workers=1 to skip the attempt.",
@@ -339,7 +346,7 @@ def _read_parallel(
         return
     except BaseException:
         if stopping is None:
-            _stop(executor, stop)
+            _stop(executor, stop, workers)
         else:  # already stopping them: wait for that
             stopping.join()
         raise
@@ -375,8 +382,26 @@ def _read_with(
         raise
 
 
+class _TrackedPool(ProcessPoolExecutor):
+    """A process pool that also records each process it starts in ``workers``."""
+
+    def __init__(self, workers: dict[int, Any], *args: Any, **kwargs: Any) -> None:
+        self._dicomkit_workers = workers
+        super().__init__(*args, **kwargs)
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        """Submit a task (:meth:`ProcessPoolExecutor.submit`), then record workers."""
+        future = super().submit(*args, **kwargs)
+        self._dicomkit_workers.update(getattr(self, "_processes", None) or {})
+        return future
+
+
 def _stop(
-    executor: ProcessPoolExecutor, stop: Any, *, wait: bool = True
+    executor: ProcessPoolExecutor,
+    stop: Any,
+    workers: dict[int, Any],
+    *,
+    wait: bool = True,
 ) -> threading.Thread | None:
     """Stop the workers so that none is left running and the interpreter can exit.
 
@@ -391,10 +416,12 @@ def _stop(
     then this process empties the task pipe, so no write waits on it.
 
     With ``wait=False`` (the workers were not needed after all) this runs in a
-    background thread, returned, and the scan goes on at once.
+    background thread, returned, and the scan goes on at once. ``workers`` holds
+    every process the pool started (see :class:`_TrackedPool`).
     """
     stop.set()
-    processes = list((getattr(executor, "_processes", None) or {}).values())
+    workers.update(getattr(executor, "_processes", None) or {})
+    processes = list(workers.values())
     tasks = getattr(executor, "_call_queue", None)  # shutdown() forgets it
     executor.shutdown(wait=False, cancel_futures=True)
     if wait:
@@ -404,7 +431,7 @@ def _stop(
         target=_end_workers,
         args=(processes, tasks, stop),
         name="dicomkit-stop-workers",
-        daemon=True,
+        daemon=False,  # the interpreter waits for it: no worker outlives it
     )
     thread.start()
     return thread
