@@ -92,7 +92,7 @@ def main(argv: list[str]) -> None:
             )
         steps = []
         for _ in range(30):  # every step shows a slice not decoded before
-            value = (explorer.viewer.slider.value + 7) % n
+            value = (explorer.viewer.slider.value - 1 + 7) % n + 1  # 1-based
             steps.append(
                 timed(lambda v=value: setattr(explorer.viewer.slider, "value", v))
             )

@@ -130,6 +130,7 @@ SAMPLE = ROOT / "data" / "sample"
 REASONS = frozenset(
     {
         "not_dicom",
+        "archive",
         "empty",
         "truncated",
         "missing_sop_instance_uid",

@@ -36,6 +36,7 @@ from dicomkit.exceptions import (
     NiftiExportError,
     NotAVolumeError,
     NotDicomError,
+    TruncatedFileError,
     UnknownUIDError,
     VerificationError,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "NotDicomError",
     "Plan",
     "Tolerances",
+    "TruncatedFileError",
     "UnknownUIDError",
     "VerificationError",
     "Volume",

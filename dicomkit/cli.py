@@ -8,9 +8,13 @@
     dicomkit tree index.parquet            # the same, from a saved index
     dicomkit verify DIR [--format table|json|csv] [--strict]
     dicomkit deidentify DIR -o OUT --key-file K [--option ...] [--mapping M.parquet]
+    dicomkit --version
 
-Exit status: 0 on success, 2 on a usage error or a source that cannot be read;
-``verify --strict`` exits 1 when a finding is an error.
+Paths may start with ``~``. Exit status: 0 on success; 2 on any error, reported as
+one line on stderr that says what to do (a usage error, a source that cannot be
+read, an output that cannot be written); ``verify --strict`` exits 1 when a
+finding is an error; 130 on Ctrl-C. Output cut short by its reader (``dicomkit
+tree DIR | head``) ends quietly, with status 141 as for a tool killed by SIGPIPE.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
+import shlex
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 import polars as pl
 
@@ -27,7 +33,7 @@ from dicomkit.api import read_parquet, scan, scan_dicomweb, scan_to_parquet
 from dicomkit.collection import Collection
 from dicomkit.exceptions import DicomkitError
 from dicomkit.io.dicomweb import is_url
-from dicomkit.io.parquet import PART_GLOB
+from dicomkit.io.parquet import PART_GLOB, dicomkit_version
 from dicomkit.render import MAX_MESSAGE, Limits, clip
 from dicomkit.text import plural
 
@@ -41,14 +47,25 @@ _JSON_ESCAPES = {ord(c): f"\\u{ord(c):04x}" for c in _C1 + _BIDI}  # lossless
 _UNSAFE_IN_CSV = f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{_BIDI}]"
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line that says what to do."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``message`` as one line and exit with status 2."""
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dicomkit",
         description="Put a folder of DICOM files back into Patient → Study → Series → Instance.",
     )
+    parser.add_argument(
+        "--version", action="version", version=f"dicomkit {dicomkit_version()}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (
-        ("scan", "scan DICOM files and print a summary (optionally save the index)"),
+        ("scan", "scan DICOM files, print their tree (optionally save the index)"),
         ("tree", "print the Patient → Study → Series tree and what is wrong"),
         ("verify", "check UIDs, consistency and geometry; print the findings"),
     ):
@@ -90,11 +107,11 @@ def _parser() -> argparse.ArgumentParser:
                 help="with -o FOLDER: write a partitioned index batch by batch, in "
                 "bounded memory (for millions of files)",
             )
-        elif name == "tree":
+        if name in ("scan", "tree"):
             cmd.add_argument(
                 "--all", action="store_true", help="do not truncate the tree"
             )
-        else:
+        if name == "verify":
             cmd.add_argument(
                 "--format",
                 choices=("table", "json", "csv"),
@@ -110,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_deidentify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_deidentify(sub: argparse._SubParsersAction[_Parser]) -> None:
     from dicomkit.deid.table import OPTIONS
 
     text = (
@@ -243,9 +260,66 @@ def _load(args: argparse.Namespace) -> Collection:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # the reader went away (``| head``): end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the exit's flush must not fail too
+        return 141
+    except KeyboardInterrupt:
+        print("dicomkit: interrupted", file=sys.stderr)
+        return 130
+    except (DicomkitError, OSError, ValueError) as exc:
+        print(f"dicomkit: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return f"no such file or folder: {exc.filename!r}; check the path"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename!r}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return " ".join(str(exc).split())
+
+
+def _output_problem(output: str, *, parts: bool) -> str | None:
+    """What is wrong with ``-o output``, found before a long scan: or None."""
+    target = os.path.abspath(output)
+    if not parts and (output.endswith(("/", os.sep)) or os.path.isdir(output)):
+        name = os.path.join(output, "index.parquet")
+        return (
+            f"-o {output}: that is a folder; add --parts to write a partitioned "
+            f"index into it, or name a file: -o {name}"
+        )
+    if parts:
+        return None  # the index folder and its parents are created
+    parent = os.path.dirname(target)
+    if not os.path.isdir(parent):
+        return (
+            f"-o {output}: the folder {parent!r} does not exist; create it first "
+            f"(mkdir -p {shlex.quote(parent)}) or write the index elsewhere"
+        )
+    if not os.access(parent, os.W_OK):
+        return f"-o {output}: cannot write into {parent!r}; choose another folder"
+    return None
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "source", None) and not is_url(args.source):
+        args.source = os.path.expanduser(args.source)
     if args.command == "deidentify":
+        for name in ("output", "key_file", "mapping"):
+            if getattr(args, name, None):
+                setattr(args, name, os.path.expanduser(getattr(args, name)))
         return _deidentify(args)
+    if getattr(args, "output", None):
+        args.output = os.path.expanduser(args.output)
+        problem = _output_problem(args.output, parts=args.parts)
+        if problem is not None:
+            print(f"dicomkit: {problem}", file=sys.stderr)
+            return 2
     if args.command == "scan" and args.parts:
         if is_url(args.source):
             print(
@@ -256,27 +330,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         col = _load(args)
     except (FileNotFoundError, DicomkitError, ValueError) as exc:
-        print(f"dicomkit: {exc}", file=sys.stderr)
+        print(f"dicomkit: {_one_line(exc)}", file=sys.stderr)
         return 2
     if args.command == "verify":
         return _verify(col, args.format, strict=args.strict)
-    if args.command == "scan":
-        if args.output:
+    if args.command == "scan" and args.output:
+        try:
             col.write_parquet(args.output)
-        print(col.to_text(limits=Limits(patients=0)))
-        if col.source_stats is not None:
-            print(_source_line(col.source_stats))
-        if args.output:
-            print(f"index written to {args.output}")
-        return 0
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            print(
+                f"dicomkit: cannot write the index to {args.output!r}: {reason}; "
+                "choose another path",
+                file=sys.stderr,
+            )
+            return 2
+    _print_tree(col, everything=args.all)
+    if col.source_stats is not None:
+        print(_source_line(col.source_stats))
+    if args.command == "scan" and args.output:
+        print(f"index written to {args.output}")
+    return 0
+
+
+def _print_tree(col: Collection, *, everything: bool) -> None:
     unlimited = Limits(10**9, 10**9, 10**9, 10**9)
-    print(col.to_text(limits=unlimited if args.all else None))
+    print(col.to_text(limits=unlimited if everything else None))
     found = col.problems()
     print()
     print(f"What is wrong ({len(found)}):" if found else "Nothing wrong found.")
     for line in found:
         print("  " + line)
-    return 0
 
 
 def _source_line(stats: dict[str, object]) -> str:
@@ -306,7 +390,7 @@ def _scan_to_parts(args: argparse.Namespace) -> int:
             keywords=args.keyword,
         )
     except (FileNotFoundError, FileExistsError, DicomkitError, ValueError) as exc:
-        print(f"dicomkit: {exc}", file=sys.stderr)
+        print(f"dicomkit: {_one_line(exc)}", file=sys.stderr)
         return 2
     n = {
         name: frame.select(pl.len()).collect().item()

@@ -5,6 +5,7 @@ refines, so existing ``except ValueError`` / ``except KeyError`` clauses keep wo
 
     DicomkitError
     ├── NotDicomError(ValueError)           a file given on its own is not DICOM
+    ├── TruncatedFileError(ValueError)      a DICOM file cut short (header or pixel data)
     ├── DuplicateInstanceError(ValueError)  on_duplicate="error" met a repeated SOPInstanceUID
     ├── IndexFormatError(ValueError)        a parquet file is not a dicomkit index
     ├── MergeError(ValueError)              series that must not be merged unasked
@@ -54,6 +55,7 @@ __all__ = [
     "NiftiExportError",
     "NotAVolumeError",
     "NotDicomError",
+    "TruncatedFileError",
     "UnknownUIDError",
     "VerificationError",
 ]
@@ -65,6 +67,11 @@ class DicomkitError(Exception):
 
 class NotDicomError(DicomkitError, ValueError):
     """A file that had to be DICOM is not (no ``DICM`` marker, no parsable data set)."""
+
+
+class TruncatedFileError(DicomkitError, ValueError):
+    """A DICOM file cut short: its header ends early, or its pixel data holds fewer
+    bytes than its image needs (a scan's ``truncated`` error row)."""
 
 
 class DuplicateInstanceError(DicomkitError, ValueError):

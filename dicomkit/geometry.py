@@ -67,7 +67,8 @@ def normal(orientation: Sequence[float] | npt.NDArray[np.float64]) -> FloatArray
     iop = np.asarray(orientation, dtype=float)
     n = np.cross(iop[:3], iop[3:6])
     length = float(np.linalg.norm(n))
-    return n / length if length > 0 else n
+    unit: FloatArray = n / length if length > 0 else n  # numpy < 2.3 stubs: Any
+    return unit
 
 
 def along_normal(

@@ -17,7 +17,7 @@ import math
 import sys
 from collections.abc import Sequence
 from io import BytesIO
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,7 @@ from dicomkit.geometry import (
 )
 from dicomkit.render import clip
 from dicomkit.text import plural as _plural
+from dicomkit.volume import Volume
 
 __all__ = ["hierarchy", "montage", "slice_positions", "timeline"]
 
@@ -111,12 +112,13 @@ def _register_ipython_png() -> None:
 
 
 def montage(
-    images: npt.NDArray[Any] | Sequence[npt.NDArray[Any]],
+    images: npt.NDArray[Any] | Sequence[npt.NDArray[Any]] | Volume,
     *,
     columns: int | None = None,
-    window: tuple[float, float] | None = None,
+    window: tuple[float, float] | Literal["auto"] | None = None,
     labels: Sequence[str] | None = None,
     ax: Axes | None = None,
+    step: int = 1,
 ) -> Axes:
     """Tile 2-D slices into one grey-scale image, all under one window.
 
@@ -128,23 +130,36 @@ def montage(
     Parameters
     ----------
     images
-        An array of shape ``(n, y, x)`` (or one ``(y, x)`` slice), or a sequence
-        of 2-D arrays.
+        A :class:`~dicomkit.Volume` (``col.volume(uid)``), an array of shape
+        ``(n, y, x)`` (or one ``(y, x)`` slice), or a sequence of 2-D arrays.
     columns
         Tiles per row; default ``ceil(sqrt(n))``.
     window
-        ``(center, width)`` as radiologists set it (WL/WW); default: the 1st to
-        99th percentile of the data.
+        ``(center, width)`` as radiologists set it (WL/WW). Default: for a Volume
+        whose files carry WindowCenter/WindowWidth, that window (the middle
+        slice's); otherwise, or with ``"auto"``, the 1st to 99th percentile of
+        the data. The title says which.
     labels
         Up to ``n`` short texts, drawn small in each tile's top-left corner.
     ax
         Draw here; default: a new Figure.
+    step
+        Every ``step``-th slice (``montage(vol, step=6)``).
 
     Examples
     --------
+    >>> montage(col.volume(uid), step=4, columns=6)  # the file's window  # doctest: +SKIP
     >>> montage(volume[::4], columns=6, window=(40, 400))  # doctest: +SKIP
     """
-    slices = _slices(images)
+    if step < 1:
+        msg = f"step must be at least 1, not {step}"
+        raise ValueError(msg)
+    file_window = None
+    if isinstance(images, Volume):
+        file_window = images.metadata.get("window")
+        array = images.array
+        images = array.reshape(-1, *array.shape[-2:]) if array.ndim == 4 else array
+    slices = _slices(images)[::step]
     n = len(slices)
     cols = min(n, math.ceil(math.sqrt(n)) if columns is None else columns)
     if cols < 1 or (labels is not None and len(labels) > n):
@@ -156,7 +171,13 @@ def montage(
     for i, s in enumerate(slices):
         r, c = divmod(i, cols)
         canvas[r * h : r * h + s.shape[0], c * w : c * w + s.shape[1]] = s
-    low, high = _window(canvas, window)
+    chosen: tuple[float, float] | None = None
+    source = "1st–99th percentile"
+    if window is not None and not isinstance(window, str):
+        chosen, source = (window[0], window[1]), "given"
+    elif window is None and file_window is not None:
+        chosen, source = file_window, "the file's WindowCenter/WindowWidth"
+    low, high = _window(canvas, chosen)
     inches = min(max(2.0 * cols, 4.0), 12.0)
     ax = _axes(ax, (inches, inches * rows * h / (cols * w) + 0.5))
     cmap = colormaps["gray"].with_extremes(bad="black")
@@ -169,7 +190,6 @@ def montage(
         r, c = divmod(i, cols)
         x, y = c * w + 0.03 * w, r * h + 0.03 * h
         ax.text(x, y, _text(label, 24), color="yellow", fontsize=7, va="top")
-    source = "given" if window else "1st–99th percentile"
     center, width = (low + high) / 2, high - low
     ax.set_title(
         f"{_plural(n, 'slice')}\nwindow center {center:.4g}, width {width:.4g} "

@@ -465,12 +465,12 @@ def _localizer(series: _Series) -> Dataset:
     ds.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
     _times(ds, series, 1, 0)
     x, _, z = plane.coords()
-    water_mm = np.zeros(x.shape)
+    water_mm: FloatArray = np.zeros(x.shape)
     for y in np.arange(-150.0, 151.0, 6.0):
         hu = _patient_a_hu(x, np.full(x.shape, y), z)
         water_mm += np.maximum(hu + 1000.0, 0.0) * 0.006
     ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "0", "1", "US"
-    values = water_mm * 12.0 + _noise(x.shape, 1, 6)
+    values = water_mm * 12.0 + _noise((x.shape[0], x.shape[1]), 1, 6)
     _pixels(ds, values, bits=12, signed=False, window=(1500, 3000))
     return ds
 

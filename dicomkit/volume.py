@@ -43,6 +43,7 @@ from dicomkit.io.multiframe import (
 from dicomkit.io.pixels import load_pixels
 from dicomkit.nifti import Tilt
 from dicomkit.verify import BLOCKING_CHECKS, verify
+from dicomkit.window import dicom_window
 
 if TYPE_CHECKING:
     import os
@@ -109,7 +110,9 @@ class Volume:
         ``real_world_value_mapping`` (a mapping present but not applied),
         ``irregular`` (the blocking findings passed over with
         ``allow_irregular=True``), ``no_geometry`` (why ``affine`` is None),
-        ``mosaic_tiles``.
+        ``mosaic_tiles``; ``window``, the ``(center, width)`` of the middle
+        slice's WindowCenter and WindowWidth when its file has them
+        (``dk.plot.montage`` uses it).
 
     Examples
     --------
@@ -295,6 +298,7 @@ def build_volume(series: pl.DataFrame, *, allow_irregular: bool = False) -> Volu
     if any(p["tile"] is not None for p in ordered):
         metadata["mosaic_tiles"] = [p["tile"] for p in ordered]
     affine, dz = _affine(stacks[0], dy, dx, metadata)
+    metadata.update(_file_window(series, stacks[0]))
     return Volume(
         array=array,
         spacing=(dz, dy, dx),
@@ -307,6 +311,16 @@ def build_volume(series: pl.DataFrame, *, allow_irregular: bool = False) -> Volu
         frame_numbers=[p["frame"] + 1 for p in ordered],
         metadata=metadata,
     )
+
+
+def _file_window(series: pl.DataFrame, stack: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"window": (center, width)}`` from the middle slice's file, if it has one."""
+    if not stack or "WindowCenter" not in series.columns:
+        return {}
+    sop = stack[len(stack) // 2]["SOPInstanceUID"]
+    middle = series.filter(pl.col("SOPInstanceUID") == sop)
+    window = dicom_window(middle.row(0, named=True)) if middle.height else None
+    return {} if window is None else {"window": (window.level, window.width)}
 
 
 def _refuse_problems(uid: str, series: pl.DataFrame, frames: pl.DataFrame) -> None:

@@ -400,6 +400,38 @@ def test_a_cache_of_another_dicomkit_version_is_rebuilt_quietly(
     assert metadata(written)["dicomkit"] == dk.__version__
 
 
+def test_a_cache_of_another_reader_version_is_rebuilt_quietly(
+    data: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scan(data, cache=True)
+    [written] = cache_files(cache_dir)
+    assert metadata(written)["reader"] == cache.READER_VERSION
+    monkeypatch.setattr(cache, "READER_VERSION", cache.READER_VERSION + 1)
+    again = scan(data, cache=True)  # filterwarnings = error: no warning
+    assert stats().n_read == 6  # a reader fix reaches the rows of a cached scan
+    assert metadata(written)["reader"] == cache.READER_VERSION
+    assert_same(again, scan(data, cache=False))
+
+
+def test_the_cache_carries_the_installed_package_version(
+    data: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.metadata
+
+    scan(data, cache=True)
+    [written] = cache_files(cache_dir)
+    assert metadata(written)["dicomkit"] == importlib.metadata.version("dicomkit")
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata,
+        "version",
+        lambda name: "9.9.9" if name == "dicomkit" else real(name),
+    )
+    scan(data, cache=True)  # as after `pip install -U dicomkit`
+    assert stats().n_read == 6
+    assert metadata(written)["dicomkit"] == "9.9.9"
+
+
 def test_an_unreadable_row_is_always_read_again(data: Path, cache_dir: Path) -> None:
     scan(data, cache=True)
     [written] = cache_files(cache_dir)

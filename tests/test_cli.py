@@ -116,3 +116,168 @@ def test_verify_strict_passes_on_clean_data(
 ) -> None:
     make_file("a.dcm")
     assert main(["verify", str(tmp_path), "--strict"]) == 0
+
+
+# -- issue 11, item 9: errors a user reads, --version, archives, ~ ---------------
+
+
+def run(argv: list[str]) -> int:
+    """``main(argv)``, with argparse's exits returned as a status too."""
+    try:
+        return main(argv)
+    except SystemExit as done:
+        return int(done.code or 0)
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert ".dicomkit-" not in err  # never a temporary file's name
+    assert err.startswith("dicomkit")
+    return err
+
+
+def test_tree_into_a_closed_pipe_ends_quietly(
+    tmp_path: Path, make_file: MakeFile
+) -> None:
+    make_file("a.dcm")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dicomkit", "tree", str(tmp_path), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # as `| head` does once it has its lines
+    _, err = proc.communicate(timeout=120)
+    assert err == ""
+    assert proc.returncode == 141
+
+
+@pytest.mark.parametrize(
+    ("output", "says"),
+    [
+        ("missing/index.parquet", "does not exist; create it first (mkdir -p "),
+        ("newdir/", "add --parts to write a partitioned index into it"),
+        (".", "that is a folder; add --parts"),
+    ],
+    ids=["missing-folder", "new-folder", "existing-folder"],
+)
+def test_an_output_that_cannot_be_written_is_one_line_before_the_scan(
+    tmp_path: Path,
+    make_file: MakeFile,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    output: str,
+    says: str,
+) -> None:
+    make_file("in/a.dcm")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert run(["scan", "in", "-o", output, "--no-progress"]) == 2
+    assert says in one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["tree", "nowhere"], "no such file or folder"),
+        (["tree"], "the following arguments are required: source"),
+        (["tree", ".", "--bogus"], "unrecognized arguments: --bogus"),
+        (["scan", ".", "-k", "NotAKeyword"], "NotAKeyword"),
+        (["frobnicate"], "invalid choice"),
+    ],
+    ids=["missing-source", "no-source", "unknown-option", "bad-keyword", "no-command"],
+)
+def test_every_error_is_one_line_with_status_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    says: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run(argv) == 2
+    assert says in one_line_error(capsys)
+
+
+def test_ctrl_c_is_one_line_with_status_130(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dicomkit.cli
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dicomkit.cli, "scan", interrupted)
+    assert run(["tree", str(tmp_path)]) == 130
+    assert one_line_error(capsys) == "dicomkit: interrupted\n"
+
+
+def test_version_comes_from_the_package_metadata(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from importlib.metadata import version
+
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out == f"dicomkit {version('dicomkit')}\n"
+    assert dk.__version__ == version("dicomkit")
+
+
+def test_scan_prints_the_tree_as_tree_does(
+    tmp_path: Path, make_file: MakeFile, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_file("in/a.dcm")
+    (tmp_path / "in" / "junk.txt").write_text("hello")
+    assert run(["tree", str(tmp_path / "in"), "--no-progress"]) == 0
+    tree = capsys.readouterr().out
+    assert "└─ Series" in tree
+    assert "What is wrong (1):" in tree
+    index = tmp_path / "index.parquet"
+    assert run(["scan", str(tmp_path / "in"), "-o", str(index), "--no-progress"]) == 0
+    assert capsys.readouterr().out == tree + f"index written to {index}\n"
+
+
+def test_an_archive_says_to_unpack_it_first(
+    tmp_path: Path, make_file: MakeFile, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+    import tarfile
+    import zipfile
+
+    image = make_file("a.dcm")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with zipfile.ZipFile(inbox / "delivery.zip", "w") as zf:
+        zf.write(image, "a.dcm")
+    with tarfile.open(inbox / "delivery.tar", "w") as tf:
+        tf.add(image, "a.dcm")
+    (inbox / "a.dcm.gz").write_bytes(gzip.compress(image.read_bytes()))
+    col = dk.scan(inbox, progress=False)
+    assert col.errors["reason"].to_list() == ["archive"] * 3
+    assert run(["tree", str(inbox), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    for name, kind in (
+        ("a.dcm.gz", "gzip"),
+        ("delivery.tar", "tar"),
+        ("delivery.zip", "ZIP"),
+    ):
+        [line] = [line for line in out.splitlines() if name in line]
+        assert f"archive: {inbox / name}: a {kind} archive, not a DICOM file" in line
+        assert "unpack it first" in line
+
+
+def test_a_tilde_is_the_home_folder(
+    tmp_path: Path,
+    make_file: MakeFile,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    make_file("in/a.dcm")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert run(["scan", "~/in", "-o", "~/index.parquet", "--no-progress"]) == 0
+    assert (tmp_path / "index.parquet").is_file()
+    assert run(["tree", "~/index.parquet"]) == 0
+    assert "1 instance" in capsys.readouterr().out

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,48 +19,190 @@ from dicomkit.corpus import write_corpus
 from tests.conftest import ROOT, MakeFile
 
 
-def test_ctrl_c_stops_a_parallel_scan(tmp_path: Path) -> None:
-    originals = write_corpus(tmp_path / "files" / "original", 2500)
+@pytest.fixture(scope="module")
+def many_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("interrupt") / "files"
+    originals = write_corpus(root / "original", 2500)
     # hard links: more files to read (a scan of 2,500 is over in well under a
     # second now) for no extra disk space or generation time
     for copy in range(5):
-        folder = tmp_path / "files" / f"copy{copy}"
+        folder = root / f"copy{copy}"
         folder.mkdir()
         for index, path in enumerate(originals):
             os.link(path, folder / f"{index:05d}")
-    script = textwrap.dedent(
-        f"""
-        import sys, dicomkit as dk
-        print("ready", flush=True)
+    return root
+
+
+def processes_marked(marker: str) -> list[int]:
+    """The processes whose environment holds ``marker`` (Linux ``/proc``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            dk.scan({str(tmp_path / "files")!r}, workers=2, progress=False, cache=False)
-        except KeyboardInterrupt:
-            print("interrupted", flush=True)
-            raise
-        print("finished", flush=True)
-        """
-    )
-    (tmp_path / "scan.py").write_text(script)
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or not ours
+            continue
+        if marker.encode() in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def run_to_the_end(
+    args: list[str], marker: str, *, signal_after: float | None
+) -> tuple[str, str, float]:
+    """Run ``args`` (``ready`` on its first line), Ctrl-C it after ``signal_after``
+    seconds, and return its output and how long it took to end after the signal.
+    Fails (after killing them) when it hangs or leaves a process behind."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {
+        **os.environ,
+        "PYTHONPATH": path,  # this checkout's dicomkit, whatever is installed
+        "DICOMKIT_INTERRUPT_TEST": marker.split("=", 1)[1],
+    }
     proc = subprocess.Popen(
-        [sys.executable, str(tmp_path / "scan.py")],
+        args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
+        env=env,
+        start_new_session=True,  # a hung run is killed with all its processes
     )
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    time.sleep(1.0)  # workers started, scan under way
-    proc.send_signal(signal.SIGINT)
-    sent = time.monotonic()
-    out, err = proc.communicate(timeout=30)
-    stopped_after = time.monotonic() - sent
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        if signal_after is not None:
+            time.sleep(signal_after)
+            proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # workers hold the pipes open too
+        out, err = proc.communicate()
+        pytest.fail(f"the process hung (killed after 30 s); stderr:\n{err[-3000:]}")
+    finally:
+        # the resource tracker ends when its parent does; anything else is an orphan
+        deadline = time.monotonic() + 5
+        while (left := processes_marked(marker)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left behind: {left}"
+    return out, err, took
+
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/environ").exists(), reason="finds orphans through /proc"
+)
+
+
+@pytest.mark.parametrize(
+    "workers_start",
+    [True, False],
+    ids=["workers-read", "workers-cannot-start"],
+)
+def test_ctrl_c_stops_a_parallel_scan(
+    many_files: Path, tmp_path: Path, workers_start: bool
+) -> None:
+    # Without the __main__ guard the "spawn" workers cannot re-import the script:
+    # the pool breaks and this process reads alone (the case that hung on 3.10).
+    body = textwrap.dedent(
+        f"""
+        print("ready", flush=True)
+        try:
+            dk.scan({str(many_files)!r}, workers=2, progress=False, cache=False)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            print("children", len(multiprocessing.active_children()), flush=True)
+            raise
+        print("finished", flush=True)
+        """
+    )
+    if workers_start:
+        body = "if __name__ == '__main__':\n" + textwrap.indent(body, "    ")
+    script = "import multiprocessing, warnings, dicomkit as dk\n"
+    script += "warnings.simplefilter('ignore')\n" + body
+    (tmp_path / "scan.py").write_text(script)
+    marker = f"DICOMKIT_INTERRUPT_TEST={uuid.uuid4().hex}"
+    out, err, stopped_after = run_to_the_end(
+        [sys.executable, str(tmp_path / "scan.py")], marker, signal_after=1.0
+    )
     if "finished" in out:
         pytest.skip("the machine read 15,000 files before the signal arrived")
     assert "interrupted" in out
-    assert proc.returncode != 0
+    assert "children 0" in out  # every worker has ended when the error reaches us
     assert "KeyboardInterrupt" in err
     assert stopped_after < 10
+
+
+def test_a_worker_that_does_not_stop_is_killed_without_a_hang(tmp_path: Path) -> None:
+    """A worker stuck in one file, tasks queued behind it: the feeder thread is
+    blocked writing a task no worker reads (what hung Python 3.10 at exit)."""
+    script = textwrap.dedent(
+        """
+        import multiprocessing, operator, time
+        from concurrent.futures import ProcessPoolExecutor
+        from dicomkit.io import scan
+
+        if __name__ == "__main__":
+            print("ready", flush=True)
+            scan.STOP_GRACE_SECONDS = 0.5
+            context = multiprocessing.get_context("spawn")
+            stop = context.Event()
+            executor = ProcessPoolExecutor(
+                1, mp_context=context, initializer=scan._init_worker, initargs=(stop,)
+            )
+            executor.submit(time.sleep, 120)  # ignores the stop event
+            for _ in range(3):  # 4 MB each: more than a pipe holds
+                executor.submit(operator.length_hint, bytes(4_000_000))
+            time.sleep(3.0)  # the worker is asleep, the feeder blocked
+            workers = list(executor._processes.values())
+            started = time.monotonic()
+            scan._stop(executor, stop, dict(executor._processes))
+            print(f"stopped after {time.monotonic() - started:.1f}", flush=True)
+            print("alive", sum(p.is_alive() for p in workers), flush=True)
+            print("children", multiprocessing.active_children(), flush=True)
+        """
+    )
+    (tmp_path / "stuck.py").write_text(script)
+    marker = f"DICOMKIT_INTERRUPT_TEST={uuid.uuid4().hex}"
+    out, err, took = run_to_the_end(
+        [sys.executable, str(tmp_path / "stuck.py")], marker, signal_after=None
+    )
+    assert "alive 0" in out, out + err  # and none is left at exit (run_to_the_end)
+    assert "Traceback" not in err, err  # the feeder's writes were read, not refused
+    assert took < 25
+
+
+def test_a_scan_that_outruns_its_workers_leaves_none_behind(
+    many_files: Path, tmp_path: Path
+) -> None:
+    # 1,100 files: this process reads them all before the workers have started
+    # (on most machines); they are then stopped in the background and must still
+    # end, without a word on stderr.
+    folder = tmp_path / "some"
+    folder.mkdir()
+    files = sorted(p for p in (many_files / "original").rglob("*") if p.is_file())
+    for index, path in enumerate(files[:1100]):
+        shutil.copyfile(path, folder / f"{index:05d}")
+    script = textwrap.dedent(
+        f"""
+        import multiprocessing, dicomkit as dk
+        if __name__ == "__main__":
+            print("ready", flush=True)
+            col = dk.scan({str(folder)!r}, workers=3, progress=False, cache=False)
+            print("files", col.n_files, flush=True)
+        """
+    )
+    (tmp_path / "outrun.py").write_text(script)
+    marker = f"DICOMKIT_INTERRUPT_TEST={uuid.uuid4().hex}"
+    out, err, _ = run_to_the_end(
+        [sys.executable, str(tmp_path / "outrun.py")], marker, signal_after=None
+    )
+    assert "files 1100" in out
+    assert err == ""
 
 
 def test_progress_bar_can_be_forced(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
+from pydicom.uid import ImplicitVRLittleEndian
 
 import dicomkit as dk
 from dicomkit.window import PRESETS, Window, apply_window, auto_window, dicom_window
@@ -39,6 +43,62 @@ def test_preamble_less_file_decodes_with_the_recorded_syntax(
     assert dk.load_pixels(
         row["path"], transfer_syntax=row["TransferSyntaxUID"]
     ).shape == (1, 128, 128)
+
+
+PREAMBLE_LESS = SAMPLE / "PAT003_MUELLER_JUERGEN/DICOM/ST000001/SE000001/IM000008"
+TRUNCATED = SAMPLE / "PAT003_MUELLER_JUERGEN/DICOM/ST000001/SE000001/IM000021"
+
+
+def test_load_pixels_reads_a_preamble_less_file_on_its_own(col: dk.Collection) -> None:
+    # no file meta, no transfer syntax given: the syntax it was read with is used
+    pixels = dk.load_pixels(PREAMBLE_LESS)
+    assert pixels.shape == (1, 128, 128)
+    implicit = dk.load_pixels(PREAMBLE_LESS, transfer_syntax=ImplicitVRLittleEndian)
+    assert np.array_equal(pixels, implicit)
+    # the same values as the volume, which opens files the same way
+    series = col.filter(pl.col("path").str.ends_with("SE000001/IM000008"))
+    uid = series.instances["SeriesInstanceUID"][0]
+    z = series.instances["ImagePositionPatient"][0][2]
+    vol = col.volume(uid)
+    index = [round(p[2], 3) for p in vol.positions].index(round(z, 3))
+    assert np.array_equal(vol.array[index], pixels[0])
+
+
+def test_a_truncated_file_says_it_is_truncated() -> None:
+    with pytest.raises(dk.TruncatedFileError, match="truncated") as caught:
+        dk.load_pixels(TRUNCATED)
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, dk.DicomkitError)
+    message = str(caught.value)
+    assert "IM000021" in message
+    assert "16,384 of the 32,768 bytes" in message
+    assert "copy the file again" in message
+
+
+def test_a_file_cut_in_its_header_says_it_is_truncated(tmp_path: Path) -> None:
+    whole = (
+        SAMPLE / "PAT003_MUELLER_JUERGEN/DICOM/ST000002/SE000003/IM000001"
+    ).read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(whole[:1000])
+    with pytest.raises(
+        dk.TruncatedFileError, match=r"\(truncated\): the header is cut"
+    ):
+        dk.load_pixels(cut)
+
+
+def test_a_file_that_is_not_dicom_says_what_it_is(tmp_path: Path) -> None:
+    with pytest.raises(dk.NotDicomError, match=r"\(not_dicom\): not DICOM: no 'DICM'"):
+        dk.load_pixels(SAMPLE / "notes.txt")
+    archive = tmp_path / "delivery.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(PREAMBLE_LESS, "IM000008")
+    with pytest.raises(dk.NotDicomError, match=r"a ZIP archive.*unpack it first"):
+        dk.load_pixels(archive)
+    empty = tmp_path / "empty.dcm"
+    empty.write_bytes(b"")
+    with pytest.raises(dk.NotDicomError, match=r"\(empty\)"):
+        dk.load_pixels(empty)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +156,7 @@ def test_volume_of_a_tilted_series(col: dk.Collection) -> None:
         assert vol.affine @ np.array([0, 0, k, 1.0]) == pytest.approx(
             [*vol.positions[k], 1.0]
         )
-    assert vol.array.min() >= -1024
+    assert np.min(vol.array) >= -1024
 
 
 def test_volume_refuses_irregular_series_with_the_finding(col: dk.Collection) -> None:

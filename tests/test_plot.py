@@ -14,6 +14,7 @@ matplotlib.use("Agg")  # before anything draws
 
 import matplotlib.pyplot as plt
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pytest
 from matplotlib.axes import Axes
@@ -100,6 +101,33 @@ def test_montage_window_is_center_and_width() -> None:
     assert auto.images[0].get_cmap().name.startswith("gray")
 
 
+ABDOMEN = "1.3.12.2.1107.5.1.4.83504.3231107093000200002"
+
+
+def test_montage_of_a_volume_uses_the_files_window(col: dk.Collection) -> None:
+    series = col.instances.filter(pl.col("SeriesInstanceUID") == ABDOMEN)
+    [[center]] = series["WindowCenter"].unique().to_list()
+    [[width]] = series["WindowWidth"].unique().to_list()
+    vol = col.volume(ABDOMEN)
+    assert vol.metadata["window"] == (center, width)
+    ax = plot.montage(vol, step=6)
+    assert ax.images[0].get_clim() == (center - width / 2, center + width / 2)
+    assert "the file's WindowCenter/WindowWidth" in ax.get_title()
+    assert ax.get_title().startswith("4 slices")  # 20 slices, every 6th
+    canvas = ax.images[0].get_array()
+    assert canvas is not None
+    assert np.array_equal(canvas[:128, :128], vol.array[0])
+    given = plot.montage(vol, window=(40, 400))
+    assert given.images[0].get_clim() == (-160, 240)
+    auto = plot.montage(vol, window="auto")
+    low, high = np.percentile(vol.array, [1, 99])
+    assert auto.images[0].get_clim() == pytest.approx((low, high))
+    assert "1st–99th percentile" in auto.get_title()
+    # a bare array has no file: the percentiles, and the title says so
+    bare = plot.montage(vol.array)
+    assert bare.images[0].get_clim() == pytest.approx((low, high))
+
+
 def test_montage_pads_slices_of_different_sizes_and_draws_into_a_given_ax() -> None:
     ax = given_axes()
     result = plot.montage([np.ones((4, 4)), np.zeros((2, 6)), np.ones((3, 3))], ax=ax)
@@ -119,6 +147,7 @@ def test_montage_pads_slices_of_different_sizes_and_draws_into_a_given_ax() -> N
         (np.zeros((2, 4, 4)), {"window": (0, 0)}),
         (np.zeros((2, 4, 4)), {"columns": 0}),
         (np.zeros((2, 4, 4)), {"labels": ["a", "b", "c"]}),
+        (np.zeros((2, 4, 4)), {"step": 0}),
     ],
 )
 def test_montage_refuses_bad_input(images: object, kwargs: dict[str, object]) -> None:
@@ -231,7 +260,7 @@ def test_slice_positions_without_any_geometry() -> None:
 # -- timeline -----------------------------------------------------------------------
 
 
-def study_markers(ax: Axes) -> np.ndarray:
+def study_markers(ax: Axes) -> npt.NDArray[np.float64]:
     (markers,) = [c for c in ax.collections if c.get_gid() == "studies"]
     return np.asarray(markers.get_offsets())
 
@@ -261,7 +290,7 @@ def test_timeline_puts_undated_studies_at_the_left(col: dk.Collection) -> None:
     markers = study_markers(ax)
     assert len(markers) == 5
     assert "no date" in texts(ax)
-    assert markers[:, 0].argmin() == markers[:, 1].tolist().index(2)  # patient C
+    assert np.argmin(markers[:, 0]) == markers[:, 1].tolist().index(2)  # patient C
     png(ax)
 
 

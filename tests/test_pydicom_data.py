@@ -39,7 +39,7 @@ def test_known_outcomes(col: dk.Collection) -> None:
     assert reason["MR_truncated.dcm"] == "truncated"
     assert reason["rtplan_truncated.dcm"] == "truncated"
     assert reason["README.txt"] == "not_dicom"
-    assert reason["zipMR.gz"] == "not_dicom"  # gzip is not DICOM, even if it holds some
+    assert reason["zipMR.gz"] == "archive"  # gzip is not DICOM, even if it holds some
     instances = {os.path.basename(p) for p in col.instances["path"]} | {
         os.path.basename(p) for p in col.resends["path"]
     }

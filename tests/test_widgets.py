@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from PIL import Image
 
 import dicomkit as dk
 from dicomkit.corpus import write_corpus
+from dicomkit.hierarchy import slice_order
 from tests.conftest import SAMPLE, MakeFile
 
 DUAL_ECHO = "1.2.840.113619.2.410.4057621.1683036310.2.3"
@@ -48,12 +50,12 @@ def test_hierarchy_lists_every_series_with_a_badge(
 def test_select_slide_and_window_change_the_image(explorer) -> None:
     first = explorer.viewer.image.value
     explorer.series_select.value = DUAL_ECHO
-    assert explorer.viewer.status.value.startswith(f"rendered {DUAL_ECHO} slice 20")
+    assert explorer.viewer.status.value.startswith(f"rendered {DUAL_ECHO} slice 21")
     second = explorer.viewer.image.value
     assert second != first
-    explorer.viewer.slider.value = 0
+    explorer.viewer.slider.value = 1
     assert explorer.viewer.image.value != second
-    assert "slice 0" in explorer.viewer.status.value
+    assert "slice 1 " in explorer.viewer.status.value
     before = explorer.viewer.image.value
     explorer.viewer.preset.value = "bone"
     assert explorer.viewer.status.value.endswith("WW 1800 WL 400")
@@ -66,7 +68,7 @@ def test_select_slide_and_window_change_the_image(explorer) -> None:
 def test_slices_are_in_geometric_order_with_positions(explorer) -> None:
     explorer.series_select.value = DUAL_ECHO
     viewer = explorer.viewer
-    viewer.slider.value = 0
+    viewer.slider.value = 1
     z0 = viewer.current["ImagePositionPatient"][2]
     viewer.slider.value = viewer.slider.max
     assert viewer.current["ImagePositionPatient"][2] > z0
@@ -109,7 +111,7 @@ def test_tags_and_varying_view(explorer) -> None:
     tags.mode.value = "varying in series"
     assert "EchoNumbers" in tags.table.value
     assert "PatientName" not in tags.table.value
-    explorer.viewer.slider.value = 1  # the tags follow the slice
+    explorer.viewer.slider.value = 2  # the tags follow the slice
     assert tags._row["SOPInstanceUID"] == explorer.viewer.current["SOPInstanceUID"]
 
 
@@ -203,3 +205,116 @@ def test_explorer_on_a_collection_without_images(tmp_path: Path) -> None:
     ).explore()
     assert explorer.series_select.options == ()
     assert "0 instances" in explorer.header.value
+
+
+# -- issue 11, item 11: what a person reads in the explorer -----------------------
+
+
+def test_slider_readout_and_slice_count_agree_from_1(explorer) -> None:
+    explorer.series_select.value = DUAL_ECHO
+    viewer = explorer.viewer
+    assert (viewer.slider.min, viewer.slider.max) == (1, 40)
+    assert viewer.slider.value == 21  # the middle one, as "21 / 40" says
+    assert "<b>21</b> / 40" in viewer.info.value
+    assert " slice 21 " in viewer.status.value
+    order = [
+        r["SOPInstanceUID"]
+        for r in slice_order(
+            explorer.col.instances.filter(pl.col("SeriesInstanceUID") == DUAL_ECHO)
+        ).iter_rows(named=True)
+    ]
+    for number in (1, 2, 40):
+        viewer.slider.value = number
+        assert f"<b>{number}</b> / 40" in viewer.info.value
+        assert viewer.current["SOPInstanceUID"] == order[number - 1]
+        assert f" slice {number} " in viewer.status.value
+
+
+def test_the_test_hook_is_not_shown(explorer) -> None:
+    status = explorer.viewer.status
+    assert status.value.startswith("rendered ")
+    assert status.layout.display == "none"
+    assert "dk-status" in status._dom_classes  # still in the page for browser tests
+    assert "rendered" not in explorer.viewer.info.value
+
+
+def test_dicom_default_says_when_it_falls_back_to_auto(
+    tmp_path: Path, make_file: MakeFile, explorer
+) -> None:
+    from dicomkit.widgets.viewer import DEFAULT, NO_DEFAULT_LABEL
+    from dicomkit.window import auto_window
+
+    for i in range(3):
+        make_file(f"{i}.dcm", SOPInstanceUID=f"1.2.3.{i}", InstanceNumber=i + 1)
+    col = dk.scan(tmp_path, progress=False)
+    assert col.instances["WindowCenter"].is_null().all()
+    viewer = dk.widgets.SeriesViewer(col)
+    assert viewer.preset.value == DEFAULT
+    assert viewer.preset.label == NO_DEFAULT_LABEL
+    assert "no WindowCenter/WindowWidth, so the window is auto" in viewer.info.value
+    assert viewer.current is not None
+    pixels = dk.load_pixels(viewer.current["path"])[0]
+    auto = auto_window(pixels)
+    assert viewer.window().width == pytest.approx(auto.width, abs=0.01)
+    assert viewer.window().level == pytest.approx(auto.level, abs=0.01)
+    viewer.preset.value = "bone"  # a chosen window needs no note
+    assert "so the window is auto" not in viewer.info.value
+    # a file with a window: the default is its own, said plainly
+    explorer.series_select.value = DUAL_ECHO
+    assert explorer.viewer.preset.label == DEFAULT
+    assert "so the window is auto" not in explorer.viewer.info.value
+
+
+def test_the_static_fallback_is_in_an_nbconvert_html_export(tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    from tests.conftest import ROOT
+
+    nb = nbformat.v4.new_notebook()
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "import dicomkit as dk\n"
+        f"dk.scan({str(SAMPLE)!r}, progress=False).explore()"
+    )
+    nb.cells = [nbformat.v4.new_code_cell(code)]
+    # as `jupyter nbconvert --execute --to html` does: the widget state is saved,
+    # so the export shows the widget through JavaScript (blank offline) ...
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", store_widget_state=True
+    ).execute()
+    assert "widgets" in nb.metadata
+    page, _ = HTMLExporter().from_notebook_node(nb)
+    # ... and the static copy as HTML of its own: summary, thumbnails, tree
+    fallback = StaticFallback()
+    fallback.feed(page)
+    assert fallback.images == 9
+    assert "dicomkit explorer — 3 patients" in fallback.text
+    assert "dicomkit.Collection" in fallback.text
+
+
+class StaticFallback(HTMLParser):
+    """The rendered text and inline PNGs of the explorer's static copy in a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0  # > 0 inside the fallback's <div>
+        self.images = 0
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.depth:
+            self.depth += tag not in ("img", "br")
+            src = dict(attrs).get("src") or ""
+            self.images += tag == "img" and src.startswith("data:image/png;base64,")
+        elif tag == "div" and "dk-static-fallback" in (dict(attrs).get("class") or ""):
+            self.depth = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.depth and tag not in ("img", "br"):
+            self.depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.depth:
+            self.text += data

@@ -54,7 +54,8 @@ per-file rows with a ``record`` column and the columns of every kind of row
   walk that every rescan does finds them again.
 
 The key-value metadata ``dicomkit-cache`` is JSON: ``format`` (:data:`FORMAT_VERSION`),
-``dicomkit`` (the version that wrote it), ``keywords``, ``source``, ``recursive``,
+``dicomkit`` (the version that wrote it, from the package metadata), ``reader``
+(:data:`READER_VERSION`), ``keywords``, ``source``, ``recursive``,
 ``complete`` (``false`` in a checkpoint), ``on_duplicate`` (the rule the stored
 instance/resend split follows, ``null`` when none is stored) and ``started_ns``
 (when the scan that wrote it began).
@@ -70,7 +71,8 @@ expected columns and one row per path; anything else is ignored with a
 the scan; except that a file the user named (``cache=path``) which is not a dicomkit
 cache at all (not parquet, no ``dicomkit-cache`` metadata) is never overwritten: it
 may be their own data, so the scan runs without a cache. A cache written by another
-dicomkit version is rebuilt quietly (its rows may come from an older reader). The
+dicomkit version or reader version is rebuilt quietly (its rows may come from an
+older reader). The
 file is created readable by its owner only (it holds patient names). Rows are never
 reused when:
 
@@ -125,6 +127,7 @@ from dicomkit._warnings import warn
 from dicomkit.io.cache_file import (
     FORMAT_VERSION,
     METADATA_KEY,
+    READER_VERSION,
     TMP_PREFIX,
     TMP_SUFFIX,
     CacheFile,
@@ -143,6 +146,7 @@ __all__ = [
     "FORMAT_VERSION",
     "METADATA_KEY",
     "MIN_CACHE_FILES",
+    "READER_VERSION",
     "CacheOption",
     "CacheStats",
     "CacheStore",

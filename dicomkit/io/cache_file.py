@@ -21,6 +21,7 @@ from dicomkit.io.parquet import dicomkit_version, index_schema
 __all__ = [
     "FORMAT_VERSION",
     "METADATA_KEY",
+    "READER_VERSION",
     "TMP_PREFIX",
     "TMP_SUFFIX",
     "CacheFile",
@@ -31,6 +32,12 @@ __all__ = [
 
 #: The version of the file layout; a file of another version is ignored.
 FORMAT_VERSION = 1
+#: The version of what a cached row holds for a file. Bump it with any change to
+#: the header reader (io/header.py, io/fastread.py) or to the instance and error
+#: schema that can change a row: rows written under another reader version (or
+#: by another dicomkit release, whose version comes from the package metadata)
+#: are read again. 2: ZIP/gzip/tar files are ``archive`` errors, not ``not_dicom``.
+READER_VERSION = 2
 #: The parquet key-value metadata key of a cache file.
 METADATA_KEY = "dicomkit-cache"
 #: A temporary cache file's name: this, host, pid, "cache-", …, this suffix.
@@ -113,7 +120,10 @@ class CacheFile:
             return self._ignore(
                 f"it is in cache format {found!r}; this dicomkit reads {FORMAT_VERSION}"
             )
-        if meta.get("dicomkit") != dicomkit_version():
+        if (
+            meta.get("dicomkit") != dicomkit_version()
+            or meta.get("reader") != READER_VERSION
+        ):
             return None  # rows of another reader version: rebuilt, quietly
         for field, expected in (
             ("keywords", list(self.keywords)),
@@ -181,6 +191,7 @@ class CacheFile:
         meta = {
             "format": FORMAT_VERSION,
             "dicomkit": dicomkit_version(),
+            "reader": READER_VERSION,
             "keywords": list(self.keywords),
             "source": self.sources,
             "recursive": self.recursive,

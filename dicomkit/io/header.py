@@ -10,7 +10,8 @@ How a file is told from junk:
 2. **No preamble**: a bare data set (old ACR-NEMA style, some exports). Accepted only
    when its first bytes are a DICOM element of group 0002 (file meta) or 0008
    (identifying), the groups every real data set starts with; anything else is
-   ``not_dicom``. This is stricter than pydicom's ``force=True``, which "reads" any
+   ``not_dicom`` (``archive`` when it is a ZIP, gzip, tar … file, to unpack first).
+   This is stricter than pydicom's ``force=True``, which "reads" any
    bytes into an empty or meaningless data set.
 3. Then: a data set without SOPInstanceUID is ``missing_sop_instance_uid``; a
    DICOMDIR (a media index, not an image) is ``dicomdir``; a header cut short, or a
@@ -55,9 +56,11 @@ __all__ = [
     "Parser",
     "Row",
     "Unreadable",
+    "archive_kind",
     "instance_row",
     "read_batch",
     "read_header",
+    "sniff",
 ]
 
 #: ``("instance", {column: value})``, ``("instance", (value, …))`` in the column
@@ -146,7 +149,7 @@ def _read_quietly(entry: FileEntry, kinds: Sequence[tuple[str, Kind]]) -> Row:
             max_reads=fastread.MAX_ELEMENTS,
             max_bytes=fastread.MAX_HEADER_BYTES,
         ) as fp:
-            problem = _sniff(fp, entry.file_size)
+            problem = sniff(fp, entry.file_size)
             if problem is not None:
                 return _error(base, *problem)
             ds, problem, has_pixels = _parse(fp, entry.file_size)
@@ -221,22 +224,69 @@ def _error(base: dict[str, Any], reason: str, message: str) -> Row:
     return "error", {**base, "reason": reason, "message": message}
 
 
-def _sniff(fp: BinaryIO, size: int) -> tuple[str, str] | None:
-    """Return ``(reason, message)`` when the first bytes rule DICOM out."""
+def sniff(fp: BinaryIO, size: int) -> tuple[str, str] | None:
+    """Return ``(reason, message)`` when the first bytes rule DICOM out.
+
+    ``fp`` is left at offset 0; ``size`` is the file's size in bytes.
+    """
     if size == 0:
         return "empty", "the file is empty (0 bytes)"
-    head = fp.read(132)
+    head = fp.read(_TAR_MAGIC_END)
     fp.seek(0)
     if head[128:132] == b"DICM":
         return None
     if _starts_like_dataset(head):
         return None
+    archive = archive_kind(head)
+    if archive is not None:
+        how = _UNPACK.get(archive, "the archiver that made it")
+        return (
+            "archive",
+            f"a {archive} archive, not a DICOM file: unpack it first (with {how}) "
+            "and scan the folder it unpacks into",
+        )
     found = head[:8].hex(" ")
     return (
         "not_dicom",
         "not DICOM: no 'DICM' marker at byte 128 and the file does not start with a "
         f"DICOM element of group 0002 or 0008 (first bytes: {found})",
     )
+
+
+_TAR_MAGIC_END = 262  # "ustar" at byte 257 of a tar file
+_ARCHIVE_MAGIC = (
+    (b"PK\x03\x04", "ZIP"),
+    (b"PK\x05\x06", "ZIP"),  # an empty ZIP
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip"),
+    (b"Rar!\x1a\x07", "RAR"),
+)
+
+
+_UNPACK = {
+    "ZIP": "`unzip FILE -d FOLDER`",
+    "gzip": "`tar -xzf FILE -C FOLDER` for a .tar.gz, else `gunzip -k FILE`",
+    "tar": "`tar -xf FILE -C FOLDER`",
+    "bzip2": "`tar -xjf FILE -C FOLDER`",
+    "xz": "`tar -xJf FILE -C FOLDER`",
+}
+
+
+def archive_kind(head: bytes) -> str | None:
+    """The kind of archive (``"ZIP"``, ``"gzip"``, ``"tar"`` …) ``head`` starts, or None.
+
+    ``head`` is the first 262 bytes of a file (or all of a shorter one). Only
+    called for files that are not DICOM: a Part 10 preamble may hold any bytes.
+    """
+    for magic, kind in _ARCHIVE_MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[257:262] == b"ustar":
+        return "tar"
+    return None
 
 
 def _starts_like_dataset(head: bytes) -> bool:

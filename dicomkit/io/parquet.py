@@ -177,10 +177,20 @@ def _read_meta(target: str) -> dict[str, Any]:
 
 
 def dicomkit_version() -> str:
-    """The version of dicomkit writing an index or a cache (kept in its metadata)."""
-    import dicomkit  # the package is initialised by the time anything is written
+    """The installed dicomkit's version, from its package metadata (pyproject.toml).
 
-    return dicomkit.__version__
+    Kept in the metadata of an index or a cache; ``dicomkit --version`` prints it.
+    ``dicomkit.__version__`` when the package is not installed (a source checkout
+    on ``PYTHONPATH``).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dicomkit")
+    except PackageNotFoundError:
+        import dicomkit
+
+        return dicomkit.__version__
 
 
 def split_records(

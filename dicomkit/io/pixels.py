@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import numpy.typing as npt
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels.processing import apply_modality_lut
-from pydicom.uid import UID
+from pydicom.pixels.utils import get_expected_length
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
 
-from dicomkit.exceptions import MissingDecoderError, NotDicomError
+from dicomkit.exceptions import (
+    DicomkitError,
+    MissingDecoderError,
+    NotDicomError,
+    TruncatedFileError,
+)
 from dicomkit.io.dicomweb import is_url, read_instance
-from dicomkit.io.header import BoundedReader
+from dicomkit.io.header import BoundedReader, file_identity, read_header, sniff
 from dicomkit.io.walk import os_path
 
 __all__ = ["load_pixels", "read_dataset"]
@@ -38,12 +49,16 @@ def read_dataset(
     stop_before_pixels: bool = False,
     transfer_syntax: str | None = None,
 ) -> Dataset:
-    """Read a whole data set (header only with ``stop_before_pixels``).
+    """Open one file as DICOM: the one way dicomkit opens a file for its pixels or tags.
 
-    ``transfer_syntax`` is used for files without file meta (no preamble), whose
-    encoding the scan recorded in its ``TransferSyntaxUID`` column. ``path`` may
-    be a ``path`` value of a frame, whose undecodable bytes read ``\\xNN``
-    (:func:`dicomkit.io.walk.os_path` finds the file).
+    The file's first bytes are checked as the scan checks them, so a text file or a
+    ZIP archive is refused with the scan's reason rather than "read" into an empty
+    data set. A file without file meta (no preamble: an old ACR-NEMA style data
+    set) gets the transfer syntax it was decoded with, so its pixels decode;
+    ``transfer_syntax`` overrides that guess (the scan records the syntax in its
+    ``TransferSyntaxUID`` column). ``path`` may be a ``path`` value of a frame,
+    whose undecodable bytes read ``\\xNN`` (:func:`dicomkit.io.walk.os_path`
+    finds the file).
 
     A ``path`` that is an ``http(s)://`` URL (the ``path`` of a
     :func:`dicomkit.scan_dicomweb` collection) is retrieved through WADO-RS
@@ -52,23 +67,103 @@ def read_dataset(
     Raises
     ------
     NotDicomError
-        If pydicom cannot read ``path`` as DICOM.
+        If ``path`` is not DICOM (says what it is: empty, an archive, not DICOM)
+        or pydicom cannot parse it.
+    TruncatedFileError
+        If the header is cut short.
+    FileNotFoundError
+        If there is no file at ``path``.
+
+    Examples
+    --------
+    >>> ds = read_dataset("data/sample/PAT003_MUELLER_JUERGEN/DICOM/ST000001/SE000001/IM000008")  # doctest: +SKIP
+    >>> ds.file_meta.TransferSyntaxUID                      # doctest: +SKIP
+    '1.2.840.10008.1.2'
     """
     if is_url(path):
         return read_instance(str(path), stop_before_pixels=stop_before_pixels)
+    shown = os.fspath(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with BoundedReader(os_path(os.fspath(path))) as fp:
+            with BoundedReader(os_path(shown)) as fp:
+                problem = sniff(fp, os.fstat(fp.fileno()).st_size)
+                if problem is not None:
+                    reason, message = problem
+                    msg = f"cannot read {shown!r} ({reason}): {message}"
+                    raise NotDicomError(msg)
                 ds = dcmread(fp, stop_before_pixels=stop_before_pixels, force=True)
-    except Exception as exc:
-        msg = f"cannot read {os.fspath(path)!r} as DICOM: {exc}"
-        raise NotDicomError(msg) from exc
+    except (DicomkitError, FileNotFoundError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - pydicom raises anything: say what it is
+        _refuse(shown, f"cannot read {shown!r} as DICOM: {exc}", exc)
     meta = getattr(ds, "file_meta", None)
-    if transfer_syntax and (meta is None or "TransferSyntaxUID" not in meta):
-        ds.file_meta = meta if meta is not None else FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = UID(transfer_syntax)
+    if meta is None or "TransferSyntaxUID" not in meta:
+        syntax = transfer_syntax or _decoded_syntax(ds)
+        if syntax:
+            ds.file_meta = meta if meta is not None else FileMetaDataset()
+            ds.file_meta.TransferSyntaxUID = UID(syntax)
     return ds
+
+
+def _decoded_syntax(ds: Dataset) -> str | None:
+    """The transfer syntax pydicom decoded a data set without file meta with."""
+    implicit, little = ds.original_encoding
+    if implicit is None or little is None:
+        return None
+    if implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+
+
+def _refuse(path: str, fallback: str, cause: Exception | None = None) -> NoReturn:
+    """Raise the error that says what ``path`` is, as a scan would classify it.
+
+    Only called once reading the file failed: the scan's header reader (no
+    pixels) gives the file's ``reason`` (``truncated``, ``not_dicom``,
+    ``archive`` …); ``fallback`` is the message when it finds nothing wrong.
+    """
+    try:
+        kind, values = read_header(file_identity(os_path(path)), ["SOPInstanceUID"])
+    except OSError:
+        kind, values = "instance", {}
+    if kind != "error":
+        raise NotDicomError(fallback) from cause
+    reason, message = values["reason"], values["message"]
+    msg = f"{path!r} has no image to decode ({reason}): {message}"
+    if reason == "truncated":
+        msg += "; copy the file again from its source"
+        raise TruncatedFileError(msg) from cause
+    raise NotDicomError(msg) from cause
+
+
+def _check_complete(ds: Dataset, path: str) -> None:
+    """Raise :class:`TruncatedFileError` when native pixel data is cut short."""
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if "PixelData" not in ds or syntax is None or UID(syntax).is_compressed:
+        return
+    try:
+        expected = int(get_expected_length(ds, unit="bytes"))
+    except Exception:  # noqa: BLE001 - a bad group 0028: pydicom says what is wrong
+        return
+    found = len(ds.PixelData)
+    if found < expected:
+        msg = (
+            f"{path!r} is a truncated DICOM file: its PixelData holds {found:,} of the "
+            f"{expected:,} bytes its image needs ({ds.get('Rows', '?')}×"
+            f"{ds.get('Columns', '?')}, {ds.get('BitsAllocated', '?')} bits, "
+            f"{_frames_text(ds)}); a scan lists it in col.errors as 'truncated': "
+            "copy the file again from its source"
+        )
+        raise TruncatedFileError(msg)
+
+
+def _frames_text(ds: Dataset) -> str:
+    try:
+        n = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        return "? frames"
+    return "1 frame" if n == 1 else f"{n:,} frames"
 
 
 def load_pixels(
@@ -78,6 +173,10 @@ def load_pixels(
     transfer_syntax: str | None = None,
 ) -> npt.NDArray[Any]:
     """Decode one instance's pixels: shape ``(frames, rows, columns[, samples])``.
+
+    The file is opened by :func:`read_dataset`, as the volume and the viewers open
+    it: a file without preamble or file meta decodes with the syntax it was read
+    with (``transfer_syntax`` overrides it).
 
     With ``rescale`` (the default) the modality LUT (RescaleSlope and
     RescaleIntercept, or a Modality LUT Sequence) is applied to monochrome images
@@ -90,7 +189,11 @@ def load_pixels(
         The transfer syntax needs a decoder that is not installed; the message
         names what to install.
     NotDicomError
-        The file cannot be read, or has no pixel data.
+        The file is not DICOM (the message says what it is: empty, an archive,
+        not DICOM), cannot be parsed, or has no pixel data.
+    TruncatedFileError
+        The file is cut short (its header, or fewer pixel bytes than its image
+        needs).
 
     Examples
     --------
@@ -105,11 +208,15 @@ def load_pixels(
         and "DoubleFloatPixelData" not in ds
     ):
         msg = f"{os.fspath(path)!r} has no pixel data (SOP class {ds.get('SOPClassUID', '?')})"
-        raise NotDicomError(msg)
+        _refuse(os.fspath(path), msg)
+    _check_complete(ds, os.fspath(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             array = ds.pixel_array
+    except (ValueError, AttributeError, TypeError, KeyError) as exc:
+        shown = os.fspath(path)
+        _refuse(shown, f"cannot decode the pixel data of {shown!r}: {exc}", exc)
     except (RuntimeError, NotImplementedError) as exc:
         syntax = ds.file_meta.get("TransferSyntaxUID", "unknown")
         name = getattr(syntax, "name", str(syntax))

@@ -40,12 +40,16 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
+import select
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Executor,
@@ -55,7 +59,7 @@ from concurrent.futures import (
 )
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -293,9 +297,62 @@ def _can_spawn() -> bool:
     return main_file is None or os.path.exists(main_file)
 
 
+#: A stopped scan's workers leave their batch within this many files …
+STOP_CHECK_FILES = 32
+#: … and are killed when they have not exited this many seconds after the stop.
+STOP_GRACE_SECONDS = 3.0
+
+_stop_event: Any = None  # in a worker process: the scan's "stop reading" event
+
+
 def _ignore_sigint() -> None:  # pragma: no cover - runs in worker processes
     # Ctrl-C reaches the whole process group; the parent alone decides to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _init_worker(stop: Any) -> None:  # pragma: no cover - runs in worker processes
+    global _stop_event
+    _stop_event = stop
+    # Ctrl-C reaches the whole process group; the parent alone decides to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _Stopped(Exception):
+    """Raised in a worker when the scan has stopped: the batch is abandoned."""
+
+
+class _StoppableBatch(Sequence[FileEntry]):
+    """A batch whose iteration stops (:class:`_Stopped`) once the scan has stopped."""
+
+    def __init__(self, entries: Sequence[FileEntry], stop: Any) -> None:
+        self._entries = entries
+        self._stop = stop
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._entries[index]
+
+    def __iter__(self) -> Iterator[FileEntry]:
+        for index, entry in enumerate(self._entries):
+            if index % STOP_CHECK_FILES == 0 and self._stop.is_set():
+                raise _Stopped
+            yield entry
+
+
+def _read_batch_in_worker(
+    entries: Sequence[FileEntry], keywords: Sequence[str], reader: Parser
+) -> Batch | None:  # pragma: no cover - runs in worker processes
+    """A worker's task: :func:`read_batch_frames`, or None once the scan has stopped."""
+    if _stop_event is None:
+        return read_batch_frames(entries, keywords, reader)
+    try:
+        return read_batch_frames(
+            _StoppableBatch(entries, _stop_event), keywords, reader
+        )
+    except _Stopped:
+        return None
 
 
 def _read_parallel(
@@ -322,14 +379,23 @@ def _read_parallel(
     # "spawn": forking a process that already runs polars' thread pool can
     # deadlock, and a notebook kernel always has threads.
     context = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(
-        n_workers, mp_context=context, initializer=_ignore_sigint
+    stop = context.Event()
+    # the pool starts its processes as tasks come: each is kept here too, as
+    # shutdown() forgets them and a stop must still end every one
+    workers: dict[int, Any] = {}
+    executor = _TrackedPool(
+        workers,
+        n_workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(stop,),
     )
-    pending: dict[Future[Batch], int] = {}
+    pending: dict[Future[Batch | None], int] = {}
+    stopping: threading.Thread | None = None
     try:
         while front < back and len(pending) < 2 * n_workers:
             pending[
-                executor.submit(read_batch_frames, batches[front], keywords, reader)
+                executor.submit(_read_batch_in_worker, batches[front], keywords, reader)
             ] = front
             front += 1
         while pending or front < back:
@@ -342,7 +408,8 @@ def _read_parallel(
                 )
                 continue
             if not ready and not warm and steal:
-                _stop(executor)
+                # they end as soon as they start, while this process reads on
+                stopping = _stop(executor, stop, workers, wait=False)
                 for index in sorted(pending.values()):
                     done(
                         read_batch_frames(batches[index], keywords, reader),
@@ -354,20 +421,21 @@ def _read_parallel(
             for future in ready:
                 index = pending[future]
                 frames = future.result()  # a broken pool raises here: keep the index
+                assert frames is not None  # None only after _stop
                 del pending[future]
                 warm = True
                 done(frames, len(batches[index]))
                 if front < back:
                     pending[
                         executor.submit(
-                            read_batch_frames, batches[front], keywords, reader
+                            _read_batch_in_worker, batches[front], keywords, reader
                         )
                     ] = front
                     front += 1
     except BrokenProcessPool as exc:
         # Workers could not start or died (e.g. the main script came from stdin,
         # which "spawn" cannot re-import): finish in this process, losing nothing.
-        _stop(executor)
+        _stop(executor, stop, workers)
         warn(
             f"dicomkit: worker processes failed ({exc}); reading the remaining "
             "files in this process. Pass workers=1 to skip the attempt."
@@ -378,7 +446,10 @@ def _read_parallel(
             )
         return
     except BaseException:
-        _stop(executor)
+        if stopping is None:
+            _stop(executor, stop, workers)
+        else:  # already stopping them: wait for that
+            stopping.join()
         raise
     executor.shutdown(wait=True)
 
@@ -408,9 +479,93 @@ def _read_with(
         raise
 
 
-def _stop(executor: ProcessPoolExecutor) -> None:
-    """Cancel what is queued and end the workers without waiting for them."""
+class _TrackedPool(ProcessPoolExecutor):
+    """A process pool that also records each process it starts in ``workers``."""
+
+    def __init__(self, workers: dict[int, Any], *args: Any, **kwargs: Any) -> None:
+        self._dicomkit_workers = workers
+        super().__init__(*args, **kwargs)
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        """Submit a task (:meth:`ProcessPoolExecutor.submit`), then record workers."""
+        future = super().submit(*args, **kwargs)
+        self._dicomkit_workers.update(getattr(self, "_processes", None) or {})
+        return future
+
+
+def _stop(
+    executor: ProcessPoolExecutor,
+    stop: Any,
+    workers: dict[int, Any],
+    *,
+    wait: bool = True,
+) -> threading.Thread | None:
+    """Stop the workers so that none is left running and the interpreter can exit.
+
+    Killing a worker while the pool's feeder thread writes a task to it leaves
+    that thread blocked on a pipe no process reads; on Python 3.10 and 3.11 the
+    pool's manager thread then waits for it forever, and so does the interpreter
+    at exit (``concurrent.futures.process._python_exit``; CPython 3.12 closes the
+    pipe instead, gh-94777). So workers are first asked to stop: they leave their
+    batch within :data:`STOP_CHECK_FILES` files, return None for every task
+    still queued, and exit when the pool tells them to. Only workers that have
+    not exited after :data:`STOP_GRACE_SECONDS` are killed (or that died), and
+    then this process empties the task pipe, so no write waits on it.
+
+    With ``wait=False`` (the workers were not needed after all) this runs in a
+    background thread, returned, and the scan goes on at once. ``workers`` holds
+    every process the pool started (see :class:`_TrackedPool`).
+    """
+    stop.set()
+    workers.update(getattr(executor, "_processes", None) or {})
+    processes = list(workers.values())
+    tasks = getattr(executor, "_call_queue", None)  # shutdown() forgets it
     executor.shutdown(wait=False, cancel_futures=True)
-    processes = getattr(executor, "_processes", None) or {}
-    for process in list(processes.values()):
-        process.terminate()
+    if wait:
+        _end_workers(processes, tasks, stop)
+        return None
+    thread = threading.Thread(
+        target=_end_workers,
+        args=(processes, tasks, stop),
+        name="dicomkit-stop-workers",
+        daemon=False,  # the interpreter waits for it: no worker outlives it
+    )
+    thread.start()
+    return thread
+
+
+def _end_workers(processes: list[Any], tasks: Any, stop: Any) -> None:
+    # ``stop`` is held until the workers have ended: a worker still starting
+    # opens its semaphore by name, which is gone once the Event is collected.
+    try:
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in processes:
+            process.join(max(deadline - time.monotonic(), 0.0))
+    finally:  # a second Ctrl-C while waiting still ends them
+        alive = [p for p in processes if p.is_alive()]
+        for process in alive:
+            process.terminate()
+        for process in alive:
+            process.join(1.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        if alive or any(p.exitcode not in (0, None) for p in processes):
+            _drain_task_pipe(tasks)
+        del stop
+
+
+def _drain_task_pipe(tasks: Any, *, idle: float = 0.2, limit: float = 5.0) -> None:
+    """Read and drop what the pool's feeder thread still writes into the task pipe
+    (its workers are dead), until it has written nothing for ``idle`` seconds."""
+    reader = getattr(tasks, "_reader", None)
+    if reader is None or sys.platform == "win32":
+        return
+    with contextlib.suppress(OSError, ValueError):  # closed by the pool meanwhile
+        fd = reader.fileno()
+        os.set_blocking(fd, False)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([fd], [], [], idle)
+            if not readable or not os.read(fd, 1 << 20):
+                return

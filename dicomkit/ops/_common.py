@@ -164,7 +164,7 @@ def plane(orientation: Sequence[float] | None) -> str:
     if orientation is None:
         return "no orientation"
     n = geometry.normal(orientation)
-    axis = int(abs(n).argmax())
+    axis = max(range(3), key=lambda i: abs(float(n[i])))  # argmax, any numpy stubs
     return ("sagittal", "coronal", "axial")[axis] + (
         " (oblique)" if abs(n[axis]) < 0.99 else ""
     )

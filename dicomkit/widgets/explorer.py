@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import html
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 import polars as pl
+from ipywidgets import Widget
 
 from dicomkit.hierarchy import slice_order
 from dicomkit.render import clip
@@ -26,14 +28,23 @@ __all__ = ["Explorer"]
 # glyphs that common fonts (DejaVu, in Debian's chromium too) all have
 BADGES = {"error": "✗", "warning": "⚠", "info": "ℹ", None: "✓"}
 THUMBNAIL = 128
+#: The class of the explorer's static copy (an HTML output after the widget).
+STATIC_CLASS = "dk-static-fallback"
+
+
+def _split(bundle: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    if isinstance(bundle, tuple):
+        data, metadata = bundle
+        return dict(data or {}), dict(metadata or {})
+    return dict(bundle or {}), {}
 
 
 class Explorer(W.VBox):  # type: ignore[misc]
     """Browse a collection: Patient → Study → Series, slices, tags and UIDs.
 
     Built from core ipywidgets only (no custom JavaScript), so it works in
-    JupyterLab, Notebook 7, VS Code and Voila; exported or untrusted notebooks
-    show a static HTML summary with thumbnails instead.
+    JupyterLab, Notebook 7, VS Code and Voila; exported (nbconvert HTML too) or
+    untrusted notebooks show a static HTML summary with thumbnails instead.
 
     * the hierarchy: every series in SeriesNumber order under its patient and
       study, with its size and a badge for its worst ``verify()`` finding;
@@ -76,7 +87,15 @@ class Explorer(W.VBox):  # type: ignore[misc]
         hierarchy = W.HBox(
             [self.series_select, self.context], layout=W.Layout(width="100%")
         )
-        super().__init__([self.header, hierarchy, self.tabs])
+        # Rendered live, this hides the static copy displayed after the widget
+        # (see _ipython_display_); where the widget cannot render, the copy shows.
+        self._static_id = uuid.uuid4().hex
+        self.hide_static = W.HTML(
+            f'<style>.{STATIC_CLASS}[data-dk-id="{self._static_id}"]'
+            "{display:none !important}</style>",
+            layout=W.Layout(display="none"),
+        )
+        super().__init__([self.hide_static, self.header, hierarchy, self.tabs])
         self.add_class("dk-explorer")
         self._fill_strip = Deferred(self._thumbnails)
         self._sync_soon = Deferred(self._sync_panels)
@@ -198,10 +217,37 @@ class Explorer(W.VBox):  # type: ignore[misc]
             )
         return "<br>".join(lines)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+    def static_html(self) -> str:
+        """The explorer as static HTML: its summary, thumbnails and the tree."""
         strip = "".join(
             img_tag(self.thumbnail(uid), alt=label, width=96)
             for label, uid in list(self.series_select.options)[:12]
         )
-        fallback = f"{self.header.value}<div>{strip}</div>{self.col._repr_html_()}"
-        return with_html_fallback(super()._repr_mimebundle_(**kwargs), fallback)
+        return f"{self.header.value}<div>{strip}</div>{self.col._repr_html_()}"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return with_html_fallback(
+            super()._repr_mimebundle_(**kwargs), self.static_html()
+        )
+
+    def _ipython_display_(self) -> None:
+        """Display the live widget, then its static copy as an output of its own.
+
+        nbconvert's HTML export shows a widget output through its saved state
+        and JavaScript from a CDN (blank offline), never the widget's own
+        ``text/html``: so the summary and thumbnails are also a plain HTML output,
+        hidden by the live widget where it renders (JupyterLab, Notebook 7,
+        VS Code, an HTML export whose widget JavaScript loads), shown everywhere
+        else (an offline or untrusted export, GitHub, nbviewer, a lost kernel).
+        """
+        from IPython.display import display
+
+        data, metadata = _split(Widget._repr_mimebundle_(self))
+        display(data, metadata=metadata, raw=True)  # type: ignore[no-untyped-call]
+        static = (
+            f'<div class="{STATIC_CLASS}" data-dk-id="{self._static_id}">'
+            f"{self.static_html()}</div>"
+        )
+        display(  # type: ignore[no-untyped-call]
+            {"text/html": static, "text/plain": "dicomkit explorer (static)"}, raw=True
+        )

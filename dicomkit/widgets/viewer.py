@@ -23,6 +23,12 @@ __all__ = ["SeriesViewer"]
 
 DEFAULT = "DICOM default"
 AUTO = "auto"
+#: The label of "DICOM default" for a file without WindowCenter/WindowWidth.
+NO_DEFAULT_LABEL = "DICOM default (none in the file: auto)"
+NO_DEFAULT_NOTE = (
+    "DICOM default: this file has no WindowCenter/WindowWidth, so the window is "
+    "auto (1st–99th percentile)"
+)
 _SEVERITY_MARK = {"error": "✗", "warning": "⚠", "info": "ℹ"}
 
 
@@ -30,9 +36,16 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
     """One series: the slice image, a slice slider, W/L presets and sliders.
 
     Rendering is PNG into an ``ipywidgets.Image`` (no pyplot, no flicker). The
-    slices are in the volume's geometric order (:func:`dicomkit.volume.viewing_order`):
-    the frames of a multi-frame file and the tiles of a Siemens mosaic are slices. ``status`` says what was rendered last (set
-    after the image), which browser tests wait on.
+    slices are in the volume's geometric order (:func:`dicomkit.volume.viewing_order`;
+    the frames of a multi-frame file and the tiles of a Siemens mosaic are slices)
+    and numbered from 1, as people count them: the slider, its readout and
+    "25 / 49" beside it agree. ``status`` (hidden) says what was rendered last,
+    ``rendered <SeriesInstanceUID> slice <n> WW <w> WL <l>``, set after the image:
+    the hook browser tests wait on.
+
+    "DICOM default" is the file's first WindowCenter/WindowWidth; for a file
+    without them it falls back to "auto" (1st–99th percentile) and says so, in
+    its own label and beside the window.
 
     Parameters
     ----------
@@ -63,11 +76,13 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
         )
         self.image.add_class("dk-image")
         self.slider = W.IntSlider(
-            value=0, min=0, max=0, description="slice", continuous_update=False
+            value=1, min=1, max=1, description="slice", continuous_update=False
         )
         self.slider.add_class("dk-slice")
         self.preset = W.Dropdown(
-            options=[DEFAULT, AUTO, *PRESETS], value=DEFAULT, description="window"
+            options=_preset_options(has_default=True),
+            value=DEFAULT,
+            description="window",
         )
         self.preset.add_class("dk-preset")
         self.width = W.FloatSlider(
@@ -89,7 +104,8 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
         self.width.add_class("dk-ww")
         self.level.add_class("dk-wl")
         self.info = W.HTML()
-        self.status = W.Label()
+        # a test hook, not for people: in the page (browser tests read it), unseen
+        self.status = W.Label(layout=W.Layout(display="none"))
         self.status.add_class("dk-status")
         self.notes = W.HTML()
         self._rows: list[dict[str, Any]] = []
@@ -128,7 +144,10 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
     @property
     def current(self) -> dict[str, Any] | None:
         """The instance row of the slice shown."""
-        return self._rows[self.slider.value] if self._rows else None
+        if not self._rows:
+            return None
+        number = min(max(int(self.slider.value), 1), len(self._rows))
+        return self._rows[number - 1]
 
     def show_series(self, uid: str) -> None:
         """Show another series, at its middle slice, in its DICOM default window."""
@@ -137,8 +156,9 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
         self._rows = viewing_order(series)
         with self.hold_sync():
             self._setting = True
-            self.slider.max = max(len(self._rows) - 1, 0)
-            self.slider.value = len(self._rows) // 2
+            self.slider.max = max(len(self._rows), 1)
+            self.slider.value = len(self._rows) // 2 + 1
+            self.preset.options = _preset_options(has_default=self._has_default())
             self.preset.value = DEFAULT
             self._setting = False
             self._set_window(self._default_window())
@@ -151,6 +171,11 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
         return Window(float(self.width.value), float(self.level.value))
 
     # -- events -------------------------------------------------------------------------
+
+    def _has_default(self) -> bool:
+        """Whether the current file has a WindowCenter/WindowWidth of its own."""
+        row = self.current
+        return row is not None and dicom_window(row) is not None
 
     def _default_window(self) -> Window:
         row = self.current
@@ -201,7 +226,7 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
         )
         problem = self.renderer.errors.get(ref.sop)
         self.info.value = (
-            f"<b>{self.slider.value + 1}</b> / {len(self._rows)} &nbsp; InstanceNumber "
+            f"<b>{self.slider.value}</b> / {len(self._rows)} &nbsp; InstanceNumber "
             f"{html.escape(clip(row.get('InstanceNumber')))}"
             + (f" frame {ref.frame + 1}" if row.get("n_frames", 1) > 1 else "")
             + (
@@ -210,6 +235,11 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
                 else ""
             )
             + f"<br>position {html.escape(where)}<br><b>{html.escape(str(window))}</b>"
+            + (
+                f"<br><i>{html.escape(NO_DEFAULT_NOTE)}</i>"
+                if self.preset.value == DEFAULT and not self._has_default()
+                else ""
+            )
             + (
                 f"<br><span style='color:#b00'>{html.escape(clip(problem, 200))}</span>"
                 if problem
@@ -271,3 +301,9 @@ class SeriesViewer(W.VBox):  # type: ignore[misc]
         return with_html_fallback(
             bundle, f"<div>{self.title.value}<br>{image}{self.notes.value}</div>"
         )
+
+
+def _preset_options(*, has_default: bool) -> list[tuple[str, str]]:
+    """The window dropdown's ``(label, value)`` pairs."""
+    default = DEFAULT if has_default else NO_DEFAULT_LABEL
+    return [(default, DEFAULT), (AUTO, AUTO), *((name, name) for name in PRESETS)]

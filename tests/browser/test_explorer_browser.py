@@ -151,6 +151,11 @@ def test_explorer_in_jupyterlab(
         for widget in ("dk-explorer", "dk-series-select", "dk-slice", "dk-preset"):
             assert page.locator(f".{widget}").count() == 1, f"no single .{widget}"
         img_a = ex.image()
+        # the static copy (for HTML exports) is in the page, hidden by the widget
+        static = page.locator(".dk-static-fallback")
+        assert static.count() == 1, "no static copy of the explorer"
+        assert static.is_hidden(), "the static copy shows beside the live widget"
+        assert page.locator(".dk-status").is_hidden(), "the test hook shows"
 
         # 1. another series (one with at least two slices, so step 2 can move).
         series = ex.options("dk-series-select")
