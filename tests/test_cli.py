@@ -265,7 +265,8 @@ def test_an_archive_says_to_unpack_it_first(
         ("delivery.zip", "ZIP"),
     ):
         [line] = [line for line in out.splitlines() if name in line]
-        assert f"archive: {inbox / name}: a {kind} archive, not a DICOM file" in line
+        # paths relative to the scanned folder
+        assert f"archive: {name}: a {kind} archive, not a DICOM file" in line
         assert "unpack it first" in line
 
 

@@ -200,7 +200,7 @@ def test_volume_viewer_and_verify_share_one_order(col: dk.Collection) -> None:
     assert [numbers[s] for s in order] == list(range(1, 41))
     viewer = dk.widgets.SeriesViewer(col, DUAL_ECHO)
     shown = []
-    for k in range(viewer.slider.max + 1):
+    for k in range(viewer.slider.min, viewer.slider.max + 1):  # numbered from 1
         viewer.slider.value = k
         assert viewer.current is not None
         shown.append(viewer.current["SOPInstanceUID"])

@@ -152,7 +152,8 @@ def test_without_nibabel_the_error_names_the_extra(
 def test_the_explorer_shows_the_untiled_slices(tmp_path: Path) -> None:
     mf.mosaic(tmp_path / "epi.dcm")
     viewer = dk.widgets.SeriesViewer(dk.scan(tmp_path, progress=False))
-    assert viewer.slider.max == 13
+    # slices numbered from 1, as people count them: 14 tiles, 1 … 14
+    assert (viewer.slider.min, viewer.slider.max) == (1, 14)
     assert viewer.current is not None
     assert viewer.current["tile"] == 7
     assert "tile 8 of 14" in viewer.info.value
@@ -163,7 +164,7 @@ def test_the_explorer_shows_the_untiled_slices(tmp_path: Path) -> None:
     assert Image.open(io.BytesIO(viewer.image.value)).size == (20, 24)
     seen = viewer.image.value
     viewer.preset.value = "auto"
-    viewer.slider.value = 0
+    viewer.slider.value = 1
     assert viewer.image.value != seen
     explorer = dk.scan(tmp_path, progress=False).explore()  # the explorer's viewer
-    assert explorer.viewer.slider.max == 13
+    assert explorer.viewer.slider.max == 14
