@@ -44,7 +44,6 @@ import contextlib
 import gc
 import multiprocessing
 import os
-import select
 import signal
 import sys
 import threading
@@ -510,7 +509,8 @@ def _stop(
     batch within :data:`STOP_CHECK_FILES` files, return None for every task
     still queued, and exit when the pool tells them to. Only workers that have
     not exited after :data:`STOP_GRACE_SECONDS` are killed (or that died), and
-    then this process empties the task pipe, so no write waits on it.
+    then this process closes its end of the task pipe, so no write waits on it
+    (the feeder thread may then print the BrokenPipeError it meets).
 
     With ``wait=False`` (the workers were not needed after all) this runs in a
     background thread, returned, and the scan goes on at once. ``workers`` holds
@@ -551,21 +551,15 @@ def _end_workers(processes: list[Any], tasks: Any, stop: Any) -> None:
                 process.kill()
                 process.join()
         if alive or any(p.exitcode not in (0, None) for p in processes):
-            _drain_task_pipe(tasks)
+            _release_task_pipe(tasks)
         del stop
 
 
-def _drain_task_pipe(tasks: Any, *, idle: float = 0.2, limit: float = 5.0) -> None:
-    """Read and drop what the pool's feeder thread still writes into the task pipe
-    (its workers are dead), until it has written nothing for ``idle`` seconds."""
+def _release_task_pipe(tasks: Any) -> None:
+    """Close this process's read end of the pool's task pipe once its workers are
+    dead, so the feeder thread's writes fail at once instead of blocking for ever
+    (CPython 3.12 does it itself, gh-94777; 3.10 and 3.11 do not)."""
     reader = getattr(tasks, "_reader", None)
-    if reader is None or sys.platform == "win32":
-        return
-    with contextlib.suppress(OSError, ValueError):  # closed by the pool meanwhile
-        fd = reader.fileno()
-        os.set_blocking(fd, False)
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            readable, _, _ = select.select([fd], [], [], idle)
-            if not readable or not os.read(fd, 1 << 20):
-                return
+    if reader is not None and sys.version_info < (3, 12):
+        with contextlib.suppress(OSError):
+            reader.close()
