@@ -44,8 +44,10 @@ __all__ = [
     "LEVEL_ATTRIBUTES",
     "LEVEL_KEYS",
     "OWN_COLUMNS",
+    "PATIENT_ATTRIBUTES",
     "PIXEL_FORMAT",
     "RESEND_COLUMNS",
+    "STUDY_ATTRIBUTES",
     "Kind",
     "convert_value",
     "instance_schema",
@@ -206,17 +208,19 @@ LEVEL_KEYS: dict[str, str] = {
 #: Attributes that the standard makes constant inside one group of each level
 #: (the Patient, General Study and General Series/Equipment modules). The level
 #: views show them, and list in ``varying`` those that differ inside a group.
+#: The Patient module's own attributes, the same in every instance of a patient.
+PATIENT_ATTRIBUTES: tuple[str, ...] = ("PatientName", "PatientBirthDate", "PatientSex")
+#: The General Study module's own attributes, the same in every instance of a study.
+STUDY_ATTRIBUTES: tuple[str, ...] = (
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "AccessionNumber",
+    "StudyID",
+)
 LEVEL_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "patient": ("PatientName", "PatientBirthDate", "PatientSex"),
-    "study": (
-        "PatientID",
-        "PatientName",
-        "StudyDate",
-        "StudyTime",
-        "StudyDescription",
-        "AccessionNumber",
-        "StudyID",
-    ),
+    "patient": PATIENT_ATTRIBUTES,
+    "study": ("PatientID", "PatientName", *STUDY_ATTRIBUTES),
     "series": (
         "PatientID",
         "StudyInstanceUID",

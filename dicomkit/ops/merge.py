@@ -23,6 +23,7 @@ from dicomkit.ops._common import (
     spatial_order,
 )
 from dicomkit.render import clip
+from dicomkit.schema import PATIENT_ATTRIBUTES, STUDY_ATTRIBUTES
 from dicomkit.uid import derive
 
 __all__ = ["disagreements", "merge_plan"]
@@ -30,15 +31,9 @@ __all__ = ["disagreements", "merge_plan"]
 _SERIES_LEVEL = ("SeriesDate", "SeriesTime", "ProtocolName", "BodyPartExamined")
 _HARMONISED = (
     "PatientID",
-    "PatientName",
-    "PatientBirthDate",
-    "PatientSex",
+    *PATIENT_ATTRIBUTES,
     "StudyInstanceUID",
-    "StudyDate",
-    "StudyTime",
-    "StudyDescription",
-    "AccessionNumber",
-    "StudyID",
+    *STUDY_ATTRIBUTES,
 )
 
 

@@ -7,17 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from dicomkit.schema import PIXEL_FORMAT
+from dicomkit.schema import PATIENT_ATTRIBUTES, PIXEL_FORMAT, STUDY_ATTRIBUTES
 from dicomkit.verify._common import finding, shown
-
-_PATIENT_ATTRIBUTES = ("PatientName", "PatientBirthDate", "PatientSex")
-_STUDY_ATTRIBUTES = (
-    "StudyDate",
-    "StudyTime",
-    "StudyDescription",
-    "AccessionNumber",
-    "StudyID",
-)
 
 
 def _normalise_name(name: pl.Expr) -> pl.Expr:
@@ -59,8 +50,8 @@ def consistency_findings(instances: pl.DataFrame) -> list[dict[str, Any]]:
         _normalise_name(pl.col("PatientName")).alias("PatientName")
     )
     for key, level in (("StudyInstanceUID", "study"), ("PatientID", "patient")):
-        for row in _varying(normalised, key, _PATIENT_ATTRIBUTES).iter_rows(named=True):
-            differ = [a for a in _PATIENT_ATTRIBUTES if len(row[a]) > 1]
+        for row in _varying(normalised, key, PATIENT_ATTRIBUTES).iter_rows(named=True):
+            differ = [a for a in PATIENT_ATTRIBUTES if len(row[a]) > 1]
             if differ:
                 detail = "; ".join(f"{a}: {shown(row[a])}" for a in differ)
                 where = (
@@ -77,10 +68,10 @@ def consistency_findings(instances: pl.DataFrame) -> list[dict[str, Any]]:
                         level=level,
                     )
                 )
-    for row in _varying(instances, "StudyInstanceUID", _STUDY_ATTRIBUTES).iter_rows(
+    for row in _varying(instances, "StudyInstanceUID", STUDY_ATTRIBUTES).iter_rows(
         named=True
     ):
-        differ = [a for a in _STUDY_ATTRIBUTES if len(row[a]) > 1]
+        differ = [a for a in STUDY_ATTRIBUTES if len(row[a]) > 1]
         if differ:
             detail = "; ".join(f"{a}: {shown(row[a])}" for a in differ)
             out.append(
