@@ -364,7 +364,8 @@ def storage_array(
     for index, plane in enumerate(planes):
         np.copyto(scratch, plane)
         np.copyto(out[index], scratch, casting="unsafe")
-    return out.reshape(as_float.shape)
+    shaped: npt.NDArray[Any] = out.reshape(as_float.shape)
+    return shaped
 
 
 # -- sidecar and manifest -----------------------------------------------------------

@@ -49,7 +49,8 @@ OBLIQUE = (
 
 def normal(iop: Sequence[float]) -> npt.NDArray[np.float64]:
     r, c = np.asarray(iop[:3], float), np.asarray(iop[3:], float)
-    return np.cross(r, c)
+    n: npt.NDArray[np.float64] = np.cross(r, c)
+    return n
 
 
 def _item(**values: Any) -> Dataset:

@@ -103,7 +103,8 @@ def unordered_corner_error(mine: Corners, theirs: Corners) -> float:
     """The largest distance from each corner to the nearest corner of the other:
     for readers that stack the slices the other way round (same box, same grid)."""
     distances = np.linalg.norm(mine[:, None, :] - theirs[None, :, :], axis=2)
-    return float(max(distances.min(axis=1).max(), distances.min(axis=0).max()))
+    nearest = (np.min(distances, axis=1), np.min(distances, axis=0))
+    return float(max(np.max(nearest[0]), np.max(nearest[1])))
 
 
 def _cases(folder: Path) -> list[tuple[str, Path, str]]:

@@ -78,7 +78,10 @@ class SeriesSpec:
 
     @property
     def normal(self) -> npt.NDArray[np.float64]:
-        return _unit(np.cross(self.row, self.column))
+        cross: npt.NDArray[np.float64] = np.cross(self.row, self.column).astype(
+            np.float64
+        )
+        return _unit(cross)
 
     @property
     def step_vector(self) -> npt.NDArray[np.float64]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pydicom
 import pytest
@@ -33,7 +34,7 @@ TOL_MM = 1e-3
 # -- helpers: the truth from the DICOM files ------------------------------------------
 
 
-def dicom_corners(ds: Any) -> dict[tuple[int, int], np.ndarray]:
+def dicom_corners(ds: Any) -> dict[tuple[int, int], npt.NDArray[np.float64]]:
     """RAS position of the 4 corner pixels of one DICOM image, from its header."""
     ipp = np.asarray(ds.ImagePositionPatient, dtype=float)
     iop = np.asarray(ds.ImageOrientationPatient, dtype=float)

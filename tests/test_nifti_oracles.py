@@ -156,7 +156,7 @@ def compare(ours: nib.Nifti1Image, theirs: nib.Nifti1Image) -> Match:
         both = ~np.isnan(ours_v)
         values_equal = bool(np.array_equal(ours_v[both], theirs_v[both]))
     distance = np.linalg.norm(corners_o[:, None, :] - corners_t[None, :, :], axis=2)
-    worst = float(distance.min(axis=1).max())
+    worst = float(np.max(np.min(distance, axis=1)))
     return Match(shape_o == shape_t, embedded, corner_mm, values_equal, worst)
 
 

@@ -380,10 +380,11 @@ def _stacked_frames(
 
 
 def _normal(iop: list[float]) -> npt.NDArray[np.float64]:
-    r, c = np.asarray(iop[:3]), np.asarray(iop[3:])
-    n = np.cross(r, c)
+    r, c = np.asarray(iop[:3], dtype=np.float64), np.asarray(iop[3:], dtype=np.float64)
+    n = np.cross(r, c).astype(np.float64)
     length = float(np.linalg.norm(n))
-    return n / length if length else n
+    unit: npt.NDArray[np.float64] = n / length if length else n
+    return unit
 
 
 def _csa(ds: Dataset) -> dict[str, Any] | str:
