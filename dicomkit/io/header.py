@@ -57,6 +57,7 @@ __all__ = [
     "Row",
     "Unreadable",
     "archive_kind",
+    "decoded_syntax",
     "instance_row",
     "read_batch",
     "read_header",
@@ -553,7 +554,7 @@ def _raw_value(ds: Dataset, keyword: str) -> Any:
             meta = getattr(ds, "file_meta", None)
             if meta is not None and keyword in meta:
                 return meta[keyword].value
-            return _decoded_syntax(ds)
+            return decoded_syntax(ds)
         tag = tag_for_keyword(keyword)
         if tag is None or tag not in ds:
             return None
@@ -586,7 +587,7 @@ def _get(ds: Dataset, keyword: str) -> Any:
         return Unreadable(str(exc))
 
 
-def _decoded_syntax(ds: Dataset) -> str | None:
+def decoded_syntax(ds: Dataset) -> str | None:
     """The transfer syntax a meta-less data set was decoded with."""
     implicit, little = ds.original_encoding
     if implicit is None or little is None:

@@ -20,9 +20,6 @@ from pydicom.pixels.processing import apply_modality_lut
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import (
     UID,
-    ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
 )
 
 from dicomkit.exceptions import (
@@ -32,7 +29,13 @@ from dicomkit.exceptions import (
     TruncatedFileError,
 )
 from dicomkit.io.dicomweb import is_url, read_instance
-from dicomkit.io.header import BoundedReader, file_identity, read_header, sniff
+from dicomkit.io.header import (
+    BoundedReader,
+    decoded_syntax,
+    file_identity,
+    read_header,
+    sniff,
+)
 from dicomkit.io.walk import os_path
 
 __all__ = ["load_pixels", "read_dataset"]
@@ -99,21 +102,11 @@ def read_dataset(
         _refuse(shown, f"cannot read {shown!r} as DICOM: {exc}", exc)
     meta = getattr(ds, "file_meta", None)
     if meta is None or "TransferSyntaxUID" not in meta:
-        syntax = transfer_syntax or _decoded_syntax(ds)
+        syntax = transfer_syntax or decoded_syntax(ds)
         if syntax:
             ds.file_meta = meta if meta is not None else FileMetaDataset()
             ds.file_meta.TransferSyntaxUID = UID(syntax)
     return ds
-
-
-def _decoded_syntax(ds: Dataset) -> str | None:
-    """The transfer syntax pydicom decoded a data set without file meta with."""
-    implicit, little = ds.original_encoding
-    if implicit is None or little is None:
-        return None
-    if implicit:
-        return ImplicitVRLittleEndian
-    return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
 def _refuse(path: str, fallback: str, cause: Exception | None = None) -> NoReturn:
