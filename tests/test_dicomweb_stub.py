@@ -32,6 +32,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 import dicomkit as dk
 from dicomkit.cli import main
 from dicomkit.io import dicomweb
+from dicomkit.io.dicomweb.multipart import split_parts
 from tests.conftest import UID_ROOT, make_dataset
 from tests.test_frames import enhanced_ct
 
@@ -622,9 +623,9 @@ def test_multipart_parsing(body: bytes, parts: list[bytes] | None) -> None:
 
     if parts is None:
         with pytest.raises(dk.DicomwebError, match="cut short or malformed"):
-            dicomweb._parts(Reply(), "http://127.0.0.1:1/x")
+            split_parts(Reply(), "http://127.0.0.1:1/x")
     else:
-        assert dicomweb._parts(Reply(), "http://127.0.0.1:1/x") == parts
+        assert split_parts(Reply(), "http://127.0.0.1:1/x") == parts
 
 
 def test_verify_reads_per_frame_positions_through_wado_rs(
