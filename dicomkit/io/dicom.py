@@ -14,9 +14,11 @@ __all__ = [
     "IMPLICIT_VR_LE",
     "ITEM",
     "ITEM_END",
+    "LONG_VRS",
     "MEDIA_STORAGE_DIRECTORY",
     "PIXEL_TAGS",
     "SEQUENCE_END",
+    "SHORT_VRS",
     "UNDEFINED_LENGTH",
 ]
 
@@ -36,3 +38,26 @@ DEFLATED_VR_LE = "1.2.840.10008.1.2.1.99"
 #: The SOP Class of a DICOMDIR (Media Storage Directory Storage, PS3.10): a media
 #: index, not an image.
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+
+#: VRs whose explicit-VR header has a 4-byte length (PS3.5 7.1.2), and the others.
+LONG_VRS = frozenset(
+    {
+        b"OB",
+        b"OD",
+        b"OF",
+        b"OL",
+        b"OV",
+        b"OW",
+        b"SQ",
+        b"SV",
+        b"UC",
+        b"UN",
+        b"UR",
+        b"UT",
+        b"UV",
+    }
+)
+SHORT_VRS = frozenset({
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO",
+    b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
+})  # fmt: skip

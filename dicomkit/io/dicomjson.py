@@ -53,7 +53,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
 from pydicom.values import convert_value as pydicom_convert
 
-from dicomkit.io.header import Row, Unreadable, instance_row
+from dicomkit.io.values import Row, Unreadable, instance_row
 from dicomkit.schema import Kind, is_meta_keyword, kind_of
 
 __all__ = [

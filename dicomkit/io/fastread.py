@@ -46,9 +46,11 @@ from dicomkit.io.dicom import (
     IMPLICIT_VR_LE,
     ITEM,
     ITEM_END,
+    LONG_VRS,
     MEDIA_STORAGE_DIRECTORY,
     PIXEL_TAGS,
     SEQUENCE_END,
+    SHORT_VRS,
     UNDEFINED_LENGTH,
 )
 from dicomkit.io.walk import FileEntry, open_regular
@@ -77,29 +79,7 @@ _IMPLICIT = struct.Struct("<HHI")  # group, element, length
 _EXPLICIT = struct.Struct("<HH2sH")  # group, element, VR, short length
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
-_FIRST_PIXEL_TAG = 0x7FE00008
-#: VRs whose explicit-VR header has a 4-byte length (PS3.5 7.1.2), and the others.
-LONG_VRS = frozenset(
-    {
-        b"OB",
-        b"OD",
-        b"OF",
-        b"OL",
-        b"OV",
-        b"OW",
-        b"SQ",
-        b"SV",
-        b"UC",
-        b"UN",
-        b"UR",
-        b"UT",
-        b"UV",
-    }
-)
-SHORT_VRS = frozenset({
-    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO",
-    b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
-})  # fmt: skip
+_FIRST_PIXEL_TAG = min(PIXEL_TAGS)  # (7FE0,0008): the first of the pixel elements
 #: The file meta group length element's header: (0002,0000) UL, 4 bytes.
 _GROUP_LENGTH = b"\x02\x00\x00\x00UL\x04\x00"
 #: Each VR's text, one object per VR (faster than decoding the two bytes).
