@@ -10,7 +10,7 @@ several layers. A scan wants ~60 values from each file, so this reader:
 * decodes only the wanted values, with fast paths for ASCII text and numbers that
   reproduce pydicom's own converters (multi-value splitting, padding), and hands
   anything else (non-ASCII text, unusual VRs) to pydicom's converters, with the
-  file's character set;
+  file's character set (:mod:`dicomkit.io.fastvalue`; this module walks);
 * checks, as the pydicom path does, that nothing is cut short.
 
 It handles Part 10 files in little endian (explicit or implicit VR, any
@@ -26,19 +26,13 @@ error row (``header_too_large``), so no file can make a scan hang.
 
 from __future__ import annotations
 
-import datetime as dt
 import struct
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
-from pydicom.tag import BaseTag
-from pydicom.valuerep import IS, DSfloat, PersonName
-from pydicom.values import convert_value as pydicom_convert
 
 from dicomkit.io.dicom import (
     DEFLATED_VR_LE,
@@ -53,6 +47,8 @@ from dicomkit.io.dicom import (
     SHORT_VRS,
     UNDEFINED_LENGTH,
 )
+from dicomkit.io.fastvalue import Fallback, decode, encodings_of
+from dicomkit.io.fastvalue import typed as _typed
 from dicomkit.io.walk import FileEntry, open_regular
 from dicomkit.schema import Kind, convert_value, is_meta_keyword, kind_of
 
@@ -87,23 +83,6 @@ _VR_TEXT = {code: sys.intern(code.decode("ascii")) for code in LONG_VRS | SHORT_
 _SLOW_SYNTAXES = frozenset({EXPLICIT_VR_BE, DEFLATED_VR_LE})
 _CHARSET_TAG = 0x00080005
 _FRAMES_TAG = 0x00280008
-_NUMBER_FORMATS = {
-    "US": "H",
-    "SS": "h",
-    "UL": "I",
-    "SL": "i",
-    "FL": "f",
-    "FD": "d",
-    "UV": "Q",
-    "SV": "q",
-}
-_STRING_VRS = frozenset({"AS", "CS", "DA", "TM", "DT"})  # AE: pydicom's converter
-_TEXT_MULTI = frozenset({"LO", "SH", "UC"})
-_TEXT_SINGLE = frozenset({"LT", "ST", "UT"})
-
-
-class _Fallback(Exception):
-    """The fast path cannot read this file exactly as pydicom would."""
 
 
 class TooLarge(Exception):
@@ -175,7 +154,7 @@ class _Reader:
         start = pos - self.base
         if start < 0 or start + n > len(self.buf):
             if pos + n > self.size:
-                raise _Fallback  # the file ends inside: pydicom's path says how
+                raise Fallback  # the file ends inside: pydicom's path says how
             self.fp.seek(pos)
             self.buf = self.fp.read(max(CHUNK, n))
             self.base = pos
@@ -199,7 +178,7 @@ def read_fast(entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] | None:
         reader = _Reader(fp, entry.file_size)
         try:
             return _read(reader, entry, plan)
-        except _Fallback:
+        except Fallback:
             return None
 
 
@@ -218,8 +197,8 @@ def _read(reader: _Reader, entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] 
     pos, has_pixels = _walk(reader, pos, implicit, plan, raw)
     charset = raw.get(_CHARSET_TAG)
     if charset is not None and charset[0] != "CS":
-        raise _Fallback  # e.g. a damaged VR: pydicom reads (or refuses) it its way
-    encodings = _encodings(_decode(charset, "CS", None) if charset else None)
+        raise Fallback  # e.g. a damaged VR: pydicom reads (or refuses) it its way
+    encodings = encodings_of(decode(charset, "CS", None) if charset else None)
     row: list[Any] = []  # in the order of instance_schema(keywords)
     bad: list[str] = []
     memo = plan.memo
@@ -240,7 +219,7 @@ def _read(reader: _Reader, entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] 
                 append(None)
                 continue
             if element[0] != expected and element[0] not in expected.split(" or "):
-                raise _Fallback  # another VR than the standard's: pydicom converts
+                raise Fallback  # another VR than the standard's: pydicom converts
             if len(element[1]) > MEMO_VALUE_BYTES:  # long text: rarely repeated
                 converted, problem = typed(element, kind, encodings)
             else:
@@ -271,7 +250,7 @@ def _read(reader: _Reader, entry: FileEntry, plan: ReadPlan) -> tuple[Any, ...] 
 def _meta(reader: _Reader) -> tuple[int, str | None, str | None]:
     """Walk the file meta group (explicit VR little endian) after ``DICM``."""
     if reader.buf[132:140] != _GROUP_LENGTH:
-        raise _Fallback  # pydicom converts the first meta element, which may fail
+        raise Fallback  # pydicom converts the first meta element, which may fail
     pos, syntax, media_class = 132, None, None
     while True:
         start = reader.need(pos, 8)
@@ -282,15 +261,15 @@ def _meta(reader: _Reader) -> tuple[int, str | None, str | None]:
         vr = buf[start + 4 : start + 6]
         length, header = _explicit_length(reader, pos, start, vr)
         if length == UNDEFINED_LENGTH:
-            raise _Fallback
+            raise Fallback
         if element in (0x0010, 0x0002):
             if vr != b"UI":
-                raise _Fallback  # a damaged VR: pydicom decodes it its way
+                raise Fallback  # a damaged VR: pydicom decodes it its way
             at = reader.need(pos + header, length)
             text = reader.buf[at : at + length].decode("latin-1").rstrip("\0 ")
             text = text.strip()  # as pydicom's UID does
             if "\\" in text:
-                raise _Fallback  # several values: pydicom's path reports them
+                raise Fallback  # several values: pydicom's path reports them
             if element == 0x0010:
                 syntax = text
             else:
@@ -323,7 +302,7 @@ def _walk(
         start = pos - base
         if start < 0 or start + 12 > end:
             if pos + 8 > size:
-                raise _Fallback  # stray bytes at the end: pydicom's path reports them
+                raise Fallback  # stray bytes at the end: pydicom's path reports them
             reader.need(pos, min(12, size - pos))
             buf, base = reader.buf, reader.base
             end, start = len(buf), pos - base
@@ -337,33 +316,33 @@ def _walk(
             tag = group << 16 | element
             if code in LONG_VRS:
                 if start + 12 > end:
-                    raise _Fallback
+                    raise Fallback
                 (length,) = _U32.unpack_from(buf, start + 8)
                 header = 12
             elif code in SHORT_VRS:
                 header = 8
             else:
-                raise _Fallback  # e.g. implicit VR inside an explicit data set
+                raise Fallback  # e.g. implicit VR inside an explicit data set
             vr = ""
             if tag in wanted or length == UNDEFINED_LENGTH:
                 vr = _VR_TEXT[code]  # interned: the VR checks below compare fast
         if group == 0x0004:
-            raise _Fallback  # directory records: a DICOMDIR, whatever its class says
+            raise Fallback  # directory records: a DICOMDIR, whatever its class says
         if tag >= _FIRST_PIXEL_TAG:
             if tag in PIXEL_TAGS:
                 _check_pixels(reader, pos + header, length)
                 return pos, True
-            raise _Fallback  # an element after the pixel data's group: unusual
+            raise Fallback  # an element after the pixel data's group: unusual
         if length == UNDEFINED_LENGTH:
             if tag in wanted or not (implicit or vr == "SQ" or vr == "UN"):
-                raise _Fallback  # e.g. an OB of undefined length: pydicom's way
+                raise Fallback  # e.g. an OB of undefined length: pydicom's way
             pos = _skip_undefined(reader, pos + header, implicit or vr == "UN")
             buf, base = reader.buf, reader.base
             end = len(buf)
             continue
         if tag in wanted or tag == _CHARSET_TAG:
             if tag in wanted and (vr == "UN" or " or " in vr or not vr):
-                raise _Fallback
+                raise Fallback
             at = pos + header - base
             if at < 0 or at + length > end:  # beyond the buffer: read on
                 at = reader.need(pos + header, length)
@@ -372,7 +351,7 @@ def _walk(
             raw[tag] = (vr if tag in wanted else "CS", buf[at : at + length])
         pos += header + length
         if pos > size:
-            raise _Fallback  # cut short inside a value
+            raise Fallback  # cut short inside a value
     raise TooLarge(f"more than {MAX_ELEMENTS:,} elements")  # noqa: EM102
 
 
@@ -388,14 +367,14 @@ def _explicit_length(
     if vr in SHORT_VRS:
         (length,) = _U16.unpack_from(reader.buf, start + 6)
         return length, 8
-    raise _Fallback
+    raise Fallback
 
 
 def _check_pixels(reader: _Reader, start: int, length: int) -> None:
     if length == UNDEFINED_LENGTH:
         _skip_undefined(reader, start, False, fragments=True)
     elif start + length > reader.size:
-        raise _Fallback
+        raise Fallback
 
 
 def _skip_undefined(
@@ -413,7 +392,7 @@ def _skip_undefined(
     while True:
         count += 1
         if pos + 8 > size:  # first: a length past the end is a damaged file
-            raise _Fallback
+            raise Fallback
         if count > MAX_ELEMENTS or pos > MAX_HEADER_BYTES:
             raise TooLarge(f"a sequence of more than {MAX_ELEMENTS:,} elements")  # noqa: EM102
         start = reader.need(pos, 8)
@@ -435,10 +414,10 @@ def _skip_undefined(
                 else:
                     pos += length
             else:
-                raise _Fallback
+                raise Fallback
             continue
         if fragments:
-            raise _Fallback
+            raise Fallback
         mode = modes[-1]
         if mode:
             (length,) = _U32.unpack_from(buf, start + 4)
@@ -450,194 +429,8 @@ def _skip_undefined(
         pos += header
         if length == UNDEFINED_LENGTH:  # a nested sequence
             if not (mode or un or code == b"SQ"):
-                raise _Fallback  # e.g. an OB of undefined length: pydicom's way
+                raise Fallback  # e.g. an OB of undefined length: pydicom's way
             depth += 1
             modes.append(mode or un)
         else:
             pos += length
-
-
-_ASCII_FAST = frozenset(
-    {
-        "UI",
-        "CS",
-        "AS",
-        "DA",
-        "TM",
-        "DT",
-        "DS",
-        "IS",
-        "SH",
-        "LO",
-        "UC",
-        "LT",
-        "ST",
-        "UT",
-        "PN",
-    }
-)
-_STRIP_NUL_SPACE = frozenset({"SH", "LO", "UC", "LT", "ST", "UT"})
-_UNPACK = {vr: struct.Struct("<" + fmt) for vr, fmt in _NUMBER_FORMATS.items()}
-_FINITE = float("inf")
-
-
-def _typed(
-    element: tuple[str, bytes], kind: Kind, encodings: list[str] | None
-) -> tuple[Any, str | None]:
-    """``convert_value(_decode(element), kind)``, with shortcuts for the common cases.
-
-    A single ASCII value, or one binary number, converts directly; everything
-    else takes the general route, so the result is always the same.
-    """
-    vr, data = element
-    if not data:
-        return None, None
-    if vr in _ASCII_FAST and data.isascii() and b"\x1b" not in data:
-        if vr == "PN":
-            text = data.rstrip(b"\x00 ").decode("ascii")
-        elif vr in _STRIP_NUL_SPACE:
-            text = data.decode("ascii").rstrip("\0 ")
-        elif vr == "DS":
-            text = data.decode("ascii").strip().rstrip(" \x00")
-        elif vr == "UI":  # pydicom's UID strips whitespace at both ends too
-            text = data.decode("ascii").rstrip(" \x00").strip()
-        else:  # IS and the string VRs
-            text = data.decode("ascii").rstrip(" \x00")
-        if not text:
-            return None, None
-        if "\\" in text:
-            if vr not in _TEXT_SINGLE and kind.endswith("_list"):
-                many = _many(text, vr, kind)
-                if many is not None:
-                    return many, None
-        else:
-            shortcut = _shortcut(text, vr, kind)
-            if shortcut is not None:
-                return shortcut, None
-    elif vr in _UNPACK and len(data) == _UNPACK[vr].size and kind in ("int", "float"):
-        (number,) = _UNPACK[vr].unpack(data)
-        if kind == "float" and abs(number) < _FINITE:
-            return float(number), None
-        if kind == "int" and isinstance(number, int):
-            return number, None
-    return convert_value(_decode(element, vr, encodings), kind)
-
-
-def _shortcut(text: str, vr: str, kind: Kind) -> Any:
-    """The typed value of one clean ASCII value, or None to take the general route."""
-    try:
-        if kind == "str":
-            return text
-        if kind == "str_list":
-            return [text]
-        if kind in ("float", "float_list") and vr == "DS":
-            number = float(text)
-            if abs(number) < _FINITE:
-                return number if kind == "float" else [number]
-        elif kind in ("int", "int_list") and vr == "IS":
-            integer = int(text)
-            return integer if kind == "int" else [integer]
-        elif kind == "date" and vr == "DA" and len(text) == 8 and text.isdigit():
-            return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
-        elif kind == "time" and vr == "TM":
-            return _time(text)
-    except ValueError:
-        return None
-    return None
-
-
-def _many(text: str, vr: str, kind: Kind) -> list[Any] | None:
-    """Several clean ASCII values as a typed list, or None for the general route."""
-    items = text.split("\\")
-    try:
-        if kind == "str_list":
-            if vr in _STRIP_NUL_SPACE:  # pydicom strips each LO/SH/UC value
-                items = [x.rstrip("\0 ") for x in items]
-            elif vr == "UI":  # and each UID, at both ends
-                items = [x.strip() for x in items]
-            return [x or None for x in items]
-        if kind == "float_list" and vr == "DS":
-            numbers = [float(x) for x in items]
-            if all(abs(n) < _FINITE for n in numbers):
-                return numbers
-        elif kind == "int_list" and vr == "IS":
-            return [int(x) for x in items]
-    except ValueError:
-        return None
-    return None
-
-
-def _time(text: str) -> dt.time | None:
-    """``HHMMSS[.ffffff]`` as pydicom's TM reads it; None for any other form."""
-    main, _, fraction = text.partition(".")
-    if len(main) != 6 or not main.isdigit() or len(fraction) > 6:
-        return None
-    if fraction and not fraction.isdigit():
-        return None
-    hour, minute, second = int(main[:2]), int(main[2:4]), int(main[4:])
-    if hour > 23 or minute > 59 or second > 59:
-        return None
-    return dt.time(hour, minute, second, int(fraction.ljust(6, "0")) if fraction else 0)
-
-
-def _encodings(charset: Any) -> list[str] | None:
-    if not charset:
-        return None
-    values = [charset] if isinstance(charset, str) else list(charset)
-    return list(convert_encodings(values))
-
-
-def _decode(element: tuple[str, bytes], vr: str, encodings: list[str] | None) -> Any:
-    """The value pydicom's converters would give, fast for the common cases."""
-    _, data = element
-    if not data:
-        return None
-    if vr == "UI":
-        items = data.decode("latin-1").rstrip("\0 ").rstrip(" \x00").split("\\")
-        items = [x.strip() for x in items]  # as pydicom's UID does
-        return items[0] if len(items) == 1 else items
-    if vr in _STRING_VRS:
-        items = data.decode("latin-1").rstrip(" \x00").split("\\")
-        return items[0] if len(items) == 1 else items
-    if vr == "DS":
-        try:
-            items = data.decode("latin-1").strip().rstrip(" \x00").split("\\")
-            values = [DSfloat(x) for x in items]
-        except (ValueError, OverflowError):
-            return _slow(element, encodings)
-        return values[0] if len(values) == 1 else values
-    if vr == "IS":
-        try:
-            items = data.decode("latin-1").rstrip(" \x00").split("\\")
-            numbers = [IS(x) for x in items]
-        except (ValueError, OverflowError, TypeError):
-            return _slow(element, encodings)
-        return numbers[0] if len(numbers) == 1 else numbers
-    fmt = _NUMBER_FORMATS.get(vr)
-    if fmt is not None:
-        width = struct.calcsize(fmt)
-        if len(data) % width:
-            return _slow(element, encodings)
-        unpacked = struct.unpack(f"<{len(data) // width}{fmt}", data)
-        return unpacked[0] if len(unpacked) == 1 else list(unpacked)
-    plain = data.isascii() and b"\x1b" not in data
-    if vr == "PN" and plain:
-        items = data.rstrip(b"\x00 ").decode("ascii").split("\\")
-        names = [str(PersonName(x)) for x in items]
-        return names[0] if len(names) == 1 else names
-    if vr in _TEXT_MULTI and plain:
-        items = [x.rstrip("\0 ") for x in data.decode("ascii").split("\\")]
-        return items[0] if len(items) == 1 else items
-    if vr in _TEXT_SINGLE and plain:
-        return data.decode("ascii").rstrip("\0 ")
-    return _slow(element, encodings)
-
-
-def _slow(element: tuple[str, bytes], encodings: list[str] | None) -> Any:
-    """pydicom's own conversion (charsets, unusual VRs); a failure falls back whole."""
-    vr, data = element
-    raw = RawDataElement(BaseTag(0), vr, len(data), data, 0, False, True)
-    try:
-        return pydicom_convert(vr, raw, encodings)
-    except Exception as exc:
-        raise _Fallback from exc
