@@ -27,6 +27,9 @@ from dicomkit import nifti
 from dicomkit.exceptions import NiftiExportError, NotAVolumeError
 from dicomkit.geometry import TILT_TOL_DEG
 from dicomkit.io.atomic import file_mode, write_file, write_parquet
+from dicomkit.io.layout import check_inside as _check_inside
+from dicomkit.io.layout import component as _component
+from dicomkit.io.layout import identity as _identity
 from dicomkit.io.nifti import (
     check_suffix,
     nifti_writer,
@@ -35,7 +38,6 @@ from dicomkit.io.nifti import (
     write_json,
 )
 from dicomkit.io.parquet import dicomkit_version
-from dicomkit.io.write import _check_inside, _component, _identity
 from dicomkit.verify import BLOCKING_CHECKS
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ killed mid-write leaves complete files under their final names and at most one
 temporary file (``.dicomkit-<host>-<pid>-….tmp``), which the next write into its
 folder removes (that process being gone).
 
-Layout inside the destination, every component sanitised (:func:`_component`)::
+Layout inside the destination, every component sanitised (:mod:`dicomkit.io.layout`)::
 
     <PatientID>/<StudyDate>_<StudyDescription or StudyInstanceUID tail>/
         <SeriesNumber>_<SeriesDescription>/<InstanceNumber:05d>_<SOPInstanceUID>.dcm
@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -31,7 +30,6 @@ from pydicom import dcmread, dcmwrite
 from pydicom.charset import convert_encodings, default_encoding, encode_string
 from pydicom.datadict import dictionary_has_tag, dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.multival import MultiValue
 from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -43,15 +41,14 @@ from dicomkit.exceptions import NotDicomError
 from dicomkit.io.atomic import file_mode, remove_dead_temporaries, write_file
 from dicomkit.io.dicomweb import is_url, read_instance
 from dicomkit.io.header import file_identity, read_header
+from dicomkit.io.layout import check_inside as _check_inside
+from dicomkit.io.layout import identity as _identity
+from dicomkit.io.layout import layout, unique_target, value_text
 from dicomkit.io.walk import PathLike, os_path
 from dicomkit.schema import BINARY_VRS, INT_VRS
 
 __all__ = ["write_instances"]
 
-_LIMIT = 64  # characters per path component
-_SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
-_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL"} | {f"COM{n}" for n in range(10)})
-_RESERVED |= {f"LPT{n}" for n in range(10)}
 _INT_VRS = INT_VRS | {"AT"}  # an AT value is a tag number
 _TEXT_VRS = frozenset({"SH", "LO", "ST", "LT", "UT", "UC", "PN"})
 _SYNTAXES: dict[tuple[bool | None, bool | None], str] = {  # (implicit, little endian)
@@ -159,7 +156,7 @@ def write_instances(
             for job in jobs:
                 ds = _read(job.source, header_only=False)
                 _apply(ds, job.changes, uid_map)
-                if _text(ds, "SOPInstanceUID") != job.sop_uid:
+                if value_text(ds, "SOPInstanceUID") != job.sop_uid:
                     msg = f"the source file {job.source} changed while being written"
                     raise OSError(errno.EIO, msg)
                 _write(ds, job.target, top, mode, overwrite=overwrite)
@@ -199,8 +196,8 @@ def _check_pass(
             continue
         _apply(ds, changes, uid_map)
         _check_encodable(ds, changes, index)
-        folders, stem, sop_uid = _layout(ds, source)
-        target = _unique(top, folders, stem, taken)
+        folders, stem, sop_uid = layout(ds, source)
+        target = unique_target(top, folders, stem, taken)
         _check_inside(top, target)
         origin = source if is_url(source) else os.path.abspath(source)
         jobs.append(_Job(origin, changes, target, sop_uid))
@@ -330,76 +327,6 @@ def _check_encodable(ds: Dataset, changes: Sequence[_Change], index: int) -> Non
             raise ValueError(msg) from None
 
 
-def _layout(ds: Dataset, source: str) -> tuple[list[str], str, str]:
-    """The three folders and the file stem for ``ds``, and its SOPInstanceUID."""
-    sop_uid = _text(ds, "SOPInstanceUID")
-    if not sop_uid:
-        msg = f"the source file {source} has no SOPInstanceUID and the plan sets none"
-        raise ValueError(msg)
-    label = _text(ds, "StudyDescription") or _clean(_text(ds, "StudyInstanceUID"))[-12:]
-    study = f"{_text(ds, 'StudyDate') or 'nodate'}_{label}"
-    series = f"{_text(ds, 'SeriesNumber')}_{_text(ds, 'SeriesDescription')}"
-    number = _text(ds, "InstanceNumber")
-    try:
-        number = f"{int(number or 0):05d}"
-    except ValueError:
-        number = _component(number, "00000")[:20]
-    room = _LIMIT - len(".dcm") - len(number) - 1  # keep the UID's distinctive tail
-    uid = _clean(sop_uid)[-room:].lstrip("._-") or "unknown"
-    patient = _component(_text(ds, "PatientID"))
-    folders = [patient, _component(study), _component(series)]
-    return folders, f"{number}_{uid}", sop_uid
-
-
-def _text(ds: Dataset, keyword: str) -> str:
-    try:
-        value = ds.get(keyword)
-    except Exception:  # noqa: BLE001 - an undecodable value names no folder
-        return ""
-    if isinstance(value, (list, MultiValue)):
-        return "_".join(str(item) for item in value).strip("\0 ")
-    return "" if value is None else str(value).strip("\0 ")
-
-
-def _clean(text: str) -> str:
-    """Each run of characters other than ``A-Z a-z 0-9 . _ + -`` becomes one ``_``."""
-    return re.sub(r"__+", "_", _SAFE.sub("_", text)).strip("._-")
-
-
-def _component(text: str, fallback: str = "unknown") -> str:
-    """``text`` as one path component: non-empty, at most 64 characters, safe.
-
-    ASCII only (the same bytes on every file system), never ``.`` or ``..``, no
-    leading or trailing ``.``, ``_`` or ``-``, and never a Windows device name
-    (``CON`` becomes ``CON_``, ``nul.x`` becomes ``nul_.x``).
-    """
-    name = _clean(text)[: _LIMIT - 1].strip("._-") or fallback
-    stem, dot, rest = name.partition(".")
-    return f"{stem}_{dot}{rest}" if stem.upper() in _RESERVED else name
-
-
-def _unique(top: str, folders: list[str], stem: str, taken: set[str]) -> str:
-    """The target path, with ``_2``, ``_3`` … added to a name already taken."""
-    n = 1
-    while True:
-        suffix = f"_{n}" if n > 1 else ""
-        name = f"{stem[: _LIMIT - len(suffix) - len('.dcm')]}{suffix}.dcm"
-        target = os.path.join(top, *folders, name)
-        key = os.path.normcase(target).casefold()  # as on case-insensitive disks
-        if key not in taken:
-            taken.add(key)
-            return target
-        n += 1
-
-
-def _check_inside(top: str, target: str) -> None:
-    """Defence in depth: the resolved target lies inside the resolved ``dest``."""
-    real_top, real = os.path.realpath(top), os.path.realpath(target)
-    if os.path.commonpath([real_top, real]) != real_top or real == real_top:
-        msg = f"refusing to write {target}: it resolves to {real}, outside {real_top}"
-        raise ValueError(msg)
-
-
 def _check_targets(jobs: Sequence[_Job], *, overwrite: bool) -> None:
     """Refuse a target that is a source (by any name or link), or that exists."""
     existing = [job.target for job in jobs if os.path.lexists(job.target)]
@@ -427,14 +354,6 @@ def _remove_dead_temporaries(jobs: Sequence[_Job]) -> None:
     sources = {job.source for job in jobs}
     for folder in sorted({os.path.dirname(job.target) for job in jobs}):
         remove_dead_temporaries(folder, keep=sources)
-
-
-def _identity(path: str) -> tuple[int, int] | str:
-    try:
-        st = os.stat(os_path(path))
-    except OSError:
-        return os.path.realpath(path)
-    return st.st_dev, st.st_ino
 
 
 def _write(ds: Dataset, target: str, top: str, mode: int, *, overwrite: bool) -> None:
