@@ -192,3 +192,53 @@ def test_io_knows_nothing_of_the_hierarchy() -> None:
                 "dicomkit.schema",
                 "dicomkit",  # KNOWN: dicomkit_version
             }, name
+
+
+#: io modules over :data:`MAX_IO_LINES` lines, each one cohesive job (issue 12:
+#: "no module over ~400 lines unless it is one cohesive job").
+LONG_IO_MODULES: dict[str, str] = {
+    "dicomkit/io/cache.py": (
+        "the scan cache as a Store (which file, what is trusted, lookup, "
+        "checkpoints, save); a third of it is the docstring stating its rules"
+    ),
+    "dicomkit/io/multiframe.py": (
+        "each frame's geometry of the files that keep it outside the classic "
+        "attributes (enhanced, RT Dose, classic multi-frame, mosaic): one row a plane"
+    ),
+    "dicomkit/io/scan.py": "the readers and the parallel pool (issue 12's scan split)",
+}
+MAX_IO_LINES = 450
+
+
+def test_io_modules_are_short_or_one_job() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in sorted((PACKAGE / "io").rglob("*.py"))
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_IO_LINES
+    }
+    unexplained = {p: n for p, n in long.items() if p not in LONG_IO_MODULES}
+    assert unexplained == {}, "split them, or say in LONG_IO_MODULES which one job"
+
+
+def test_the_dicom_encoding_constants_are_defined_once() -> None:
+    """No module re-declares a value of io/dicom.py (a UID, a tag, a length)."""
+    from dicomkit.io import dicom
+
+    values = {
+        getattr(dicom, name): name
+        for name in dicom.__all__
+        if isinstance(getattr(dicom, name), (int, str))
+    }
+    again = []
+    for name, path in MODULES.items():
+        if name == "dicomkit.io.dicom":
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (
+                isinstance(node, (ast.Assign, ast.AnnAssign))
+                and isinstance(node.value, ast.Constant)
+                and not isinstance(node.value.value, bool)
+                and node.value.value in values
+            ):
+                again.append(f"{name}:{node.lineno} {values[node.value.value]}")
+    assert again == []
