@@ -38,7 +38,7 @@ from dicomkit.geometry import (
     normal,
     orientation_angle,
 )
-from dicomkit.render import clip
+from dicomkit.text import clip, series_label
 from dicomkit.text import plural as _plural
 from dicomkit.volume import Volume
 
@@ -61,6 +61,11 @@ _N = ("n_studies", "n_series", "n_instances")
 def _text(value: Any, width: int = 40) -> str:
     """A DICOM value as a bounded, mathtext-safe matplotlib label."""
     return clip(value, width).replace("$", r"\$")
+
+
+def _series_label(r: Row) -> str:
+    """:func:`dicomkit.text.series_label` as a figure box, mathtext-safe."""
+    return series_label(r, form="figure", width=36).replace("$", r"\$")
 
 
 def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
@@ -613,11 +618,3 @@ def _study_label(s: Row) -> str:
         _plural(s.get(k) or 0, w) for k, w in zip(_N[1:], _LEVELS[2:], strict=True)
     )
     return f"{when}  {desc}\n{n} · {modalities}"
-
-
-def _series_label(r: Row) -> str:
-    number, modality = _text(r.get("SeriesNumber"), 8), _text(r.get("Modality"), 8)
-    desc = _text(r.get("SeriesDescription"), 36) or "(no description)"
-    n = _plural(r["n_instances"], "instance")
-    frames = f" ({r['n_frames']:,} frames)" if r["n_frames"] != r["n_instances"] else ""
-    return f"#{number or '?'}  {modality or '?'}  {desc} · {n}{frames}"

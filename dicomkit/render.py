@@ -8,7 +8,6 @@ left out, so a repr of 100,000 series stays small and fast.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import warnings
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from dicomkit.text import plural, relative
+from dicomkit.text import clip, plural, relative, series_label
 
 __all__ = [
     "MAX_MESSAGE",
@@ -29,7 +28,6 @@ __all__ = [
     "text_summary",
 ]
 
-_MAX_TEXT = 64
 #: Messages (verify findings, error rows) quote values; this bounds one line of them.
 MAX_MESSAGE = 1000
 
@@ -42,28 +40,6 @@ class Limits:
     studies: int = 10
     series: int = 25
     total_series: int = 200
-
-
-def clip(value: Any, width: int = _MAX_TEXT) -> str:
-    """Return ``value`` as one short, printable line (``""`` for null)."""
-    if value is None:
-        return ""
-    if isinstance(value, dt.time):
-        text = value.strftime("%H:%M")
-    elif isinstance(value, (list, tuple)):
-        parts: list[str] = []
-        size = 0
-        for item in value:  # a list of a million values costs no more than a few
-            if size > width:
-                parts.append("")  # a trailing "\" makes the text too long: "…"
-                break
-            parts.append(clip(item, width))
-            size += len(parts[-1]) + 1
-        text = "\\".join(parts)
-    else:
-        text = str(value)
-    text = "".join(ch if ch.isprintable() else "·" for ch in text[: width + 1])
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -230,7 +206,7 @@ def _tree(
                 ]
                 snode.children.append(
                     _Node(
-                        _series_label(r),
+                        series_label(r),
                         clip(r["SeriesInstanceUID"]),
                         tuple(r["varying"]),
                         note=f"also in study {', '.join(map(clip, also))}"
@@ -271,14 +247,6 @@ def _study_label(s: dict[str, Any]) -> str:
     desc = clip(s.get("StudyDescription")) or "(no description)"
     modalities = "/".join(clip(m) for m in s["modalities"]) or "?"
     return f"Study {when}  {desc}  [{modalities}]  {plural(s['n_series'], 'series')}"
-
-
-def _series_label(r: dict[str, Any]) -> str:
-    number = clip(r.get("SeriesNumber")) or "?"
-    desc = clip(r.get("SeriesDescription")) or "(no description)"
-    frames = f", {r['n_frames']:,} frames" if r["n_frames"] != r["n_instances"] else ""
-    count = plural(r["n_instances"], "instance") + frames
-    return f"Series {number}  {clip(r.get('Modality')) or '?'}  {desc}  {count}"
 
 
 def _text_lines(node: _Node, prefix: str, *, margin: bool = False) -> Iterator[str]:
