@@ -1,4 +1,7 @@
-"""Fuzz the scan with hostile and broken files: a small corpus built by a script.
+"""The fuzz corpus, its mutation generators and the harness that reads them.
+
+Test infrastructure: :mod:`tests.test_fuzz` runs it, and ``python -m
+benchmarks.fuzz`` (:mod:`benchmarks.fuzz`, from a checkout) is its command line.
 
     python -m benchmarks.fuzz /tmp/fuzz                 # build the corpus, scan, report
     python -m benchmarks.fuzz /tmp/fuzz --budget 60     # then 60 s of random mutants
@@ -58,7 +61,6 @@ status is 1 when anything crashed or differed.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gzip
 import json
@@ -80,9 +82,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import NamedTuple
-
-if __package__ in (None, ""):  # run as a script: make the benchmarks package importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dicomkit
 from dicomkit.corpus import corpus_path, write_corpus
@@ -109,7 +108,6 @@ __all__ = [
     "header_end",
     "hostile_lengths",
     "made_files",
-    "main",
     "mutate",
     "nested_defined",
     "nested_undefined",
@@ -1255,35 +1253,3 @@ def _measure_memory(report: Report) -> None:
     scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024**2  # KB, or bytes
     report.peak_memory_mb = own * scale
     report.peak_worker_memory_mb = children * scale
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line: build, scan, fuzz; exit status 1 when anything crashed."""
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.fuzz",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
-    )
-    parser.add_argument("dest", help="folder for the corpus (replaced if a corpus)")
-    parser.add_argument(
-        "--budget", type=float, default=0.0, help="seconds of random mutants"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the corpus")
-    parser.add_argument("--report", help="also write the report as JSON here")
-    parser.add_argument("--workers", type=int, default=None, help="scan processes")
-    args = parser.parse_args(argv)
-    report = run_fuzz(
-        args.dest,
-        budget=args.budget,
-        seed=args.seed,
-        workers=args.workers,
-        log=lambda text: print(f"… {text}", file=sys.stderr, flush=True),
-    )
-    print(report.summary())
-    if args.report:
-        os.makedirs(os.path.dirname(os.path.abspath(args.report)), exist_ok=True)
-        Path(args.report).write_text(report.to_json() + "\n", encoding="utf-8")
-    return 1 if report.crashes or report.n_mismatches else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
