@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from dicomkit.exceptions import DuplicateInstanceError
-from dicomkit.hierarchy import level_view, resolve_resends
+from dicomkit.hierarchy import concat_frames, level_view, resolve_resends
 from tests.frames import frame, stack
 
 
@@ -224,3 +224,58 @@ def test_instances_without_uids_are_never_grouped_into_one_study_or_series() -> 
 def test_unfiled_instances_stay_out_of_lazy_views_too() -> None:
     lazy = level_view(unfiled().lazy(), "series").collect()
     assert lazy["SeriesInstanceUID"].to_list() == ["1.1.1"]
+
+
+# -- concat: the logic of dk.concat and Collection.add ----------------------------
+
+
+def parts(*rows: dict[str, Any], errors: tuple[str, ...] = ()) -> Any:
+    """A collection's frames (instances, resends, errors) in memory."""
+    instances, resends = resolve_resends(frame(list(rows)))
+    error_frame = pl.DataFrame(
+        {"path": list(errors), "reason": ["not_dicom"] * len(errors)},
+        schema={"path": pl.Utf8(), "reason": pl.Utf8()},
+    )
+    return instances, resends, error_frame
+
+
+def test_concat_frames_a_later_part_is_newer_whatever_the_file_times() -> None:
+    first = parts(row("1", path="/new", mtime_ns=9, content_hash="h"), row("2"))
+    second = parts(row("1", path="/old", mtime_ns=1, content_hash="h"))
+    instances, resends, _ = concat_frames([first, second])
+    assert instances["path"].to_list() == ["/d/2", "/old"]
+    assert resends.select("path", "resend", "replaced_by").rows() == [
+        ("/new", "identical", "/old")
+    ]
+    kept, _, _ = concat_frames([first, second], on_duplicate="first")
+    assert kept["path"].to_list() == ["/d/2", "/new"]
+
+
+def test_concat_frames_counts_a_file_once_and_keeps_every_resend() -> None:
+    one = parts(row("1", path="/a", mtime_ns=1), row("1", path="/b", mtime_ns=2))
+    instances, resends, _ = concat_frames([one, one])  # the same scan twice
+    assert instances["path"].to_list() == ["/b"]
+    assert resends["path"].to_list() == ["/a"]  # not four rows: each file once
+
+
+def test_concat_frames_hashes_only_through_the_function_passed_in() -> None:
+    seen: list[int] = []
+
+    def hash_copies(copies: pl.DataFrame) -> pl.DataFrame:
+        seen.append(copies.height)
+        return copies.with_columns(content_hash=pl.col("path"))  # all differ
+
+    a, b = parts(row("1", path="/a")), parts(row("1", path="/b"))
+    assert concat_frames([a, b])[1]["resend"].to_list() == ["identical"]
+    _, resends, _ = concat_frames([a, b], hash_copies=hash_copies)
+    assert seen == [2]
+    assert resends["resend"].to_list() == ["modified"]
+
+
+def test_concat_frames_keeps_one_error_row_per_path_sorted() -> None:
+    a = parts(row("1"), errors=("/z", "/x"))
+    b = parts(row("2"), errors=("/x",))
+    _, _, errors = concat_frames([a, b])
+    assert errors["path"].to_list() == ["/x", "/z"]
+    with pytest.raises(ValueError, match="at least one collection"):
+        concat_frames([])
