@@ -58,6 +58,7 @@ from urllib.parse import quote, urlsplit
 
 import polars as pl
 
+from dicomkit._warnings import warn
 from dicomkit.exceptions import (
     DicomwebAuthError,
     DicomwebConnectionError,
@@ -576,12 +577,11 @@ def read_dicomweb(
         detail = "; ".join(problems[:3]) or "; ".join(
             f"{r}: {m}" for r, m in errors.select("reason", "message").head(3).rows()
         )
-        warnings.warn(
+        warn(
             f"dicomkit: the DICOMweb result from {base} is incomplete "
             f"({errors.height} study/series error(s), {len(problems)} problem(s); "
             f"see col.errors and col.source_stats): {detail}",
             RuntimeWarning,
-            stacklevel=3,
         )
     return copies, errors.sort("path"), stats
 
