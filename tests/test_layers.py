@@ -41,6 +41,7 @@ LAYER_OF: dict[str, str] = {
     "dicomkit.window": "logic",
     "dicomkit.nifti": "logic",
     "dicomkit.render": "logic",
+    "dicomkit.header_html": "logic",  # a data set's header as an HTML table
     "dicomkit.hierarchy": "logic",
     "dicomkit.ops": "logic",
     "dicomkit.verify": "logic",
