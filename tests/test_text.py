@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 import polars as pl
 
-from dicomkit import plot
 from dicomkit.ops._common import series_label as plan_label
+from dicomkit.plot import _hierarchy
 from dicomkit.text import clip, series_label
 
 ROW: dict[str, Any] = {
@@ -38,7 +38,7 @@ def test_figure_form_clips_codes_to_8_and_the_description_to_width() -> None:
         " · 176 instances (2,000 frames)"
     )
     # the figure escapes mathtext on top of the shared label
-    assert plot._series_label({**ROW, "SeriesDescription": "a$b"}) == (
+    assert _hierarchy._series_label({**ROW, "SeriesDescription": "a$b"}) == (
         r"#12  MR  a\$b · 176 instances"
     )
 
