@@ -6,9 +6,10 @@ from typing import Any, Literal
 
 import polars as pl
 
+from dicomkit import plot
 from dicomkit.ops._common import series_label as plan_label
-from dicomkit.plot import _hierarchy
 from dicomkit.text import clip, series_label
+from tests.frames import collection, stack
 
 ROW: dict[str, Any] = {
     "SeriesNumber": 12,
@@ -37,10 +38,10 @@ def test_figure_form_clips_codes_to_8_and_the_description_to_width() -> None:
         "#1234567…  VERYLON…  t1_mprage_sag_p2_iso_1mm_with_a_ver…"
         " · 176 instances (2,000 frames)"
     )
-    # the figure escapes mathtext on top of the shared label
-    assert _hierarchy._series_label({**ROW, "SeriesDescription": "a$b"}) == (
-        r"#12  MR  a\$b · 176 instances"
-    )
+    # the figure draws the shared label, its mathtext escaped
+    col = collection(stack(3, SeriesNumber=12, SeriesDescription="a$b"))
+    boxes = [t.get_text() for t in plot.hierarchy(col).texts]
+    assert r"#12  CT  a\$b · 3 instances" in boxes
 
 
 def test_missing_values_have_placeholders_except_in_messages() -> None:
