@@ -10,6 +10,7 @@ imported by the modules that draw.
 from typing import Any
 
 from dicomkit import uid, window
+from dicomkit._version import dicomkit_version as _dicomkit_version
 from dicomkit.api import (
     read_parquet,
     scan,
@@ -46,7 +47,7 @@ from dicomkit.plan import Plan
 from dicomkit.verify import Tolerances, describe_checks
 from dicomkit.volume import Volume
 
-__version__ = "0.1.0"
+__version__ = _dicomkit_version()  # from the package metadata (pyproject.toml)
 
 __all__ = [
     "Collection",

@@ -20,9 +20,9 @@ from dicomkit.exceptions import UnknownUIDError
 from dicomkit.hierarchy import (
     RESEND_COLUMNS,
     OnDuplicate,
+    concat_frames,
     hierarchy_order,
     level_view,
-    resolve_resends,
     varying_attributes,
 )
 from dicomkit.io.content import fill_content_hashes
@@ -492,26 +492,15 @@ def concat(
 
     Every instance and resend of every collection is a copy; the resend rule of
     :func:`dicomkit.scan` then decides again which copy of each SOPInstanceUID is
-    current. Errors are kept, one row per path.
+    current. Errors are kept, one row per path. The logic is
+    :func:`dicomkit.hierarchy.concat_frames`.
     """
-    items = list(collections)
-    if not items:
-        msg = "concat needs at least one collection"
-        raise ValueError(msg)
-    copies = []
-    for rank, col in enumerate(items):
-        for frame in (col.instances, col.resends.drop(list(RESEND_COLUMNS))):
-            copies.append(frame.with_columns(pl.lit(rank).alias("_rank")))
-    merged = pl.concat(copies, how="diagonal_relaxed").unique(
-        subset=["path", "mtime_ns", "SOPInstanceUID"], keep="last", maintain_order=True
+    instances, resends, errors = concat_frames(
+        ((c.instances, c.resends, c.errors) for c in collections),
+        hash_copies=fill_content_hashes,
+        on_duplicate=on_duplicate,
     )
-    instances, resends = resolve_resends(
-        fill_content_hashes(merged), on_duplicate=on_duplicate
-    )
-    errors = pl.concat([c.errors for c in items], how="diagonal_relaxed").unique(
-        subset="path", keep="last", maintain_order=True
-    )
-    return Collection(instances, resends, errors.sort("path"))
+    return Collection(instances, resends, errors)
 
 
 def _closest(uid: str, candidates: Sequence[str]) -> list[str]:

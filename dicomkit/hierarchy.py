@@ -13,6 +13,7 @@ Pure functions, frames in and frames out; no disk, no pydicom file reading.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Literal, TypeVar
 
 import polars as pl
@@ -26,6 +27,7 @@ __all__ = [
     "RESEND_COLUMNS",
     "OnDuplicate",
     "ViewLevel",
+    "concat_frames",
     "hierarchy_order",
     "level_view",
     "resolve_resends",
@@ -88,6 +90,61 @@ def resolve_resends(
     instances = frame.filter("_keep").drop("_keep", "_count", _RANK).sort("path")
     losers = frame.filter(~pl.col("_keep")).drop("_keep", "_count", _RANK)
     return instances, _classify(losers, instances)
+
+
+#: A collection's three frames: instances, resends and errors.
+Parts = tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]
+
+
+def concat_frames(
+    parts: Iterable[Parts],
+    *,
+    hash_copies: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    on_duplicate: OnDuplicate = "newest",
+) -> Parts:
+    """Combine the ``(instances, resends, errors)`` of several collections.
+
+    The logic of :func:`dicomkit.concat`: a later part counts as newer than an
+    earlier one (whatever the file times). Every instance and resend of every part
+    is a copy, the same file (path, mtime and UID) counted once; the resend rule of
+    :func:`resolve_resends` then decides again which copy of each SOPInstanceUID is
+    current. Errors are kept, one row per path (the last part's), sorted by path.
+
+    ``hash_copies`` fills ``content_hash`` of the copies whose UID repeats (it
+    reads files, so it is passed in: :func:`dicomkit.io.content.fill_content_hashes`
+    for files); without it, the hashes the rows carry and the indexed attributes
+    decide.
+
+    >>> import polars as pl
+    >>> old = pl.DataFrame({"SOPInstanceUID": ["1"], "path": ["/a"], "mtime_ns": [9],
+    ...     "content_hash": ["h"], "PatientID": ["P"], "StudyInstanceUID": ["2"],
+    ...     "SeriesInstanceUID": ["3"]})
+    >>> empty = pl.DataFrame(schema={"path": pl.Utf8()})
+    >>> new = old.with_columns(path=pl.lit("/b"), mtime_ns=pl.lit(1))
+    >>> instances, resends, _ = concat_frames([(old, old.clear(), empty),
+    ...                                         (new, new.clear(), empty)])
+    >>> instances["path"].to_list(), resends["resend"].to_list()
+    (['/b'], ['identical'])
+    """
+    items = list(parts)
+    if not items:
+        msg = "concat needs at least one collection"
+        raise ValueError(msg)
+    copies = []
+    for rank, (instances, resends, _) in enumerate(items):
+        resent = resends.drop([c for c in RESEND_COLUMNS if c in resends.columns])
+        for frame in (instances, resent):
+            copies.append(frame.with_columns(pl.lit(rank).alias(_RANK)))
+    merged = pl.concat(copies, how="diagonal_relaxed").unique(
+        subset=["path", "mtime_ns", "SOPInstanceUID"], keep="last", maintain_order=True
+    )
+    if hash_copies is not None:
+        merged = hash_copies(merged)
+    kept, superseded = resolve_resends(merged, on_duplicate=on_duplicate)
+    errors = pl.concat([e for _, _, e in items], how="diagonal_relaxed").unique(
+        subset="path", keep="last", maintain_order=True
+    )
+    return kept, superseded, errors.sort("path")
 
 
 def _classify(losers: pl.DataFrame, kept: pl.DataFrame) -> pl.DataFrame:

@@ -8,16 +8,14 @@ left out, so a repr of 100,000 series stays small and fast.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
-from dicomkit.text import plural, relative
+from dicomkit.text import clip, plural, relative, series_label
 
 __all__ = [
     "MAX_MESSAGE",
@@ -29,7 +27,6 @@ __all__ = [
     "text_summary",
 ]
 
-_MAX_TEXT = 64
 #: Messages (verify findings, error rows) quote values; this bounds one line of them.
 MAX_MESSAGE = 1000
 
@@ -42,28 +39,6 @@ class Limits:
     studies: int = 10
     series: int = 25
     total_series: int = 200
-
-
-def clip(value: Any, width: int = _MAX_TEXT) -> str:
-    """Return ``value`` as one short, printable line (``""`` for null)."""
-    if value is None:
-        return ""
-    if isinstance(value, dt.time):
-        text = value.strftime("%H:%M")
-    elif isinstance(value, (list, tuple)):
-        parts: list[str] = []
-        size = 0
-        for item in value:  # a list of a million values costs no more than a few
-            if size > width:
-                parts.append("")  # a trailing "\" makes the text too long: "…"
-                break
-            parts.append(clip(item, width))
-            size += len(parts[-1]) + 1
-        text = "\\".join(parts)
-    else:
-        text = str(value)
-    text = "".join(ch if ch.isprintable() else "·" for ch in text[: width + 1])
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -230,7 +205,7 @@ def _tree(
                 ]
                 snode.children.append(
                     _Node(
-                        _series_label(r),
+                        series_label(r),
                         clip(r["SeriesInstanceUID"]),
                         tuple(r["varying"]),
                         note=f"also in study {', '.join(map(clip, also))}"
@@ -271,14 +246,6 @@ def _study_label(s: dict[str, Any]) -> str:
     desc = clip(s.get("StudyDescription")) or "(no description)"
     modalities = "/".join(clip(m) for m in s["modalities"]) or "?"
     return f"Study {when}  {desc}  [{modalities}]  {plural(s['n_series'], 'series')}"
-
-
-def _series_label(r: dict[str, Any]) -> str:
-    number = clip(r.get("SeriesNumber")) or "?"
-    desc = clip(r.get("SeriesDescription")) or "(no description)"
-    frames = f", {r['n_frames']:,} frames" if r["n_frames"] != r["n_instances"] else ""
-    count = plural(r["n_instances"], "instance") + frames
-    return f"Series {number}  {clip(r.get('Modality')) or '?'}  {desc}  {count}"
 
 
 def _text_lines(node: _Node, prefix: str, *, margin: bool = False) -> Iterator[str]:
@@ -427,83 +394,3 @@ def problem_lines(
                 "differ inside it"
             )
     return lines
-
-
-# -- a data set's header as HTML (the tag browser) ------------------------------------
-
-_TAG_STYLE = (
-    "<style>.dk-tags{font-family:monospace;font-size:12px}.dk-tags td{padding:0 6px;"
-    "vertical-align:top}.dk-tags .dk-private{color:#8a2be2}.dk-tags summary{cursor:"
-    "pointer}.dk-tags details{margin-left:1.2em}</style>"
-)
-
-
-def tags_html(ds: Any, *, text_filter: str = "", max_rows: int = 2000) -> str:
-    """A pydicom data set as an HTML table: tag, keyword, VR, value (escaped, clipped).
-
-    Sequences are collapsible (``<details>``), private tags are marked, and
-    ``text_filter`` keeps the elements whose tag, keyword or value contains it
-    (case-insensitive; a sequence is kept when anything inside matches).
-    """
-    needle = text_filter.strip().lower()
-    budget = [max_rows]
-    with warnings.catch_warnings():  # pydicom warns about the values it decodes
-        warnings.simplefilter("ignore")
-        body = _tag_rows(ds, needle, budget)
-    more = "<p>… more elements not shown</p>" if budget[0] <= 0 else ""
-    return f'{_TAG_STYLE}<div class="dk-tags">{body or "<p>(no matching element)</p>"}{more}</div>'
-
-
-def _tag_rows(ds: Any, needle: str, budget: list[int]) -> str:
-    esc = html.escape
-    rows: list[str] = []
-    for element in ds:
-        if budget[0] <= 0:
-            break
-        tag = f"({element.tag.group:04X},{element.tag.element:04X})"
-        keyword = element.keyword or ("private" if element.tag.is_private else "")
-        cls = ' class="dk-private"' if element.tag.is_private else ""
-        if element.VR == "SQ":
-            items = "".join(
-                f"<details><summary>item {i + 1}</summary>{_tag_rows(item, needle, budget)}</details>"
-                for i, item in enumerate(element.value[:100])
-            )
-            if (
-                needle
-                and "<tr" not in items
-                and needle not in f"{tag} {keyword}".lower()
-            ):
-                continue
-            budget[0] -= 1
-            rows.append(
-                f"<tr{cls}><td>{tag}</td><td>{esc(keyword)}</td><td>SQ</td><td><details>"
-                f"<summary>{plural(len(element.value), 'item')}</summary>{items}</details></td></tr>"
-            )
-            continue
-        value = _element_text(element)
-        if needle and needle not in f"{tag} {keyword} {value}".lower():
-            continue
-        budget[0] -= 1
-        rows.append(
-            f"<tr{cls}><td>{tag}</td><td>{esc(keyword)}</td><td>{esc(str(element.VR))}</td>"
-            f"<td>{esc(value)}</td></tr>"
-        )
-    return f"<table>{''.join(rows)}</table>" if rows else ""
-
-
-def _element_text(element: Any) -> str:
-    if element.tag == 0x7FE00010 or element.VR in (
-        "OB",
-        "OW",
-        "OF",
-        "OD",
-        "OL",
-        "OV",
-        "UN",
-    ):
-        length = len(element.value) if element.value is not None else 0
-        return f"<{length:,} bytes>"
-    try:
-        return clip(element.value, 120)
-    except Exception:  # noqa: BLE001 - a value pydicom cannot decode
-        return "<undecodable>"

@@ -3,7 +3,7 @@
 For any bytes: the header reader returns an instance row or an error row with a
 documented reason, never an exception, in bounded time and memory; the fast
 reader and pydicom give the same row. A scan of the fuzz corpus
-(:mod:`benchmarks.fuzz`: truncations, patched lengths, nested sequences, FIFOs,
+(:mod:`tests.fuzzing`: truncations, patched lengths, nested sequences, FIFOs,
 devices, link loops, names that are not UTF-8 …) accounts for every path. And a
 short fuzzing session runs with a fixed budget (``DICOMKIT_FUZZ_SECONDS``,
 default 15), its report in ``build/fuzz-report.json``.
@@ -25,7 +25,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmarks.fuzz import (
+from dicomkit.io import fastread
+from dicomkit.io.content import content_hash
+from dicomkit.io.fastread import ReadPlan, TooLarge, read_fast
+from dicomkit.io.header import Row, read_batch
+from dicomkit.io.scan import rows_to_frames
+from dicomkit.io.walk import FileEntry
+from dicomkit.schema import DEFAULT_KEYWORDS
+from tests.conftest import ROOT
+from tests.fuzzing import (
     HANG_SECONDS,
     LONG_LENGTHS,
     REASONS,
@@ -46,14 +54,6 @@ from benchmarks.fuzz import (
     seed_files,
     shrink,
 )
-from dicomkit.io import fastread
-from dicomkit.io.content import content_hash
-from dicomkit.io.fastread import ReadPlan, TooLarge, read_fast
-from dicomkit.io.header import Row, read_batch
-from dicomkit.io.scan import rows_to_frames
-from dicomkit.io.walk import FileEntry
-from dicomkit.schema import DEFAULT_KEYWORDS
-from tests.conftest import ROOT
 
 KEYWORDS = DEFAULT_KEYWORDS
 PLAN = ReadPlan.build(KEYWORDS)

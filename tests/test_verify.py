@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -16,66 +15,9 @@ from dicomkit.exceptions import VerificationError
 from dicomkit.geometry import normal
 from dicomkit.hierarchy import resolve_resends
 from dicomkit.ops import suggest_merges
-from dicomkit.schema import DEFAULT_KEYWORDS, instance_schema
 from dicomkit.verify import CHECKS, describe_checks, verify
 from tests.conftest import MakeFile
-
-SCHEMA = instance_schema(DEFAULT_KEYWORDS)
-AXIAL = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-CORONAL = [1.0, 0.0, 0.0, 0.0, 0.0, -1.0]
-
-
-def series(
-    n: int,
-    *,
-    uid: str = "1.2.3.2.1",
-    spacing: float = 2.0,
-    orientation: list[float] = AXIAL,
-    modality: str = "CT",
-    start: int = 0,
-    **attrs: Any,
-) -> list[dict[str, Any]]:
-    """``n`` regular slices of one series, as instance rows."""
-    nrm = normal(orientation)
-    rows = []
-    for k in range(n):
-        row = {
-            "PatientID": "P1",
-            "PatientName": "Doe^John",
-            "StudyInstanceUID": "1.2.3.1",
-            "SeriesInstanceUID": uid,
-            "SOPInstanceUID": f"{uid}.{start + k + 1}",
-            "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2",
-            "FrameOfReferenceUID": "1.2.3.4",
-            "Modality": modality,
-            "SeriesNumber": 1,
-            "InstanceNumber": start + k + 1,
-            "ImagePositionPatient": list(map(float, k * spacing * nrm)),
-            "ImageOrientationPatient": orientation,
-            "PixelSpacing": [0.5, 0.5],
-            "Rows": 64,
-            "Columns": 64,
-            "SamplesPerPixel": 1,
-            "BitsAllocated": 16,
-            "BitsStored": 12,
-            "PixelRepresentation": 0,
-            "PhotometricInterpretation": "MONOCHROME2",
-            "RescaleSlope": 1.0,
-            "RescaleIntercept": -1024.0,
-            "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"],
-            "path": f"/d/{uid}/{start + k + 1}",
-            "file_size": 1,
-            "mtime_ns": 1,
-            "n_frames": 1,
-            "bad_values": [],
-        }
-        row.update({key: (v(k) if callable(v) else v) for key, v in attrs.items()})
-        rows.append(row)
-    return rows
-
-
-def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=SCHEMA)
+from tests.frames import AXIAL, CORONAL, frame, stack
 
 
 def checks(findings: pl.DataFrame) -> list[str]:
@@ -83,11 +25,11 @@ def checks(findings: pl.DataFrame) -> list[str]:
 
 
 def test_a_clean_series_has_no_finding() -> None:
-    assert verify(frame(series(20))).is_empty()
+    assert verify(frame(stack(20))).is_empty()
 
 
 def test_findings_schema_and_catalogue() -> None:
-    f = verify(frame(series(3, PatientName=lambda k: f"N{k}")))
+    f = verify(frame(stack(3, PatientName=lambda k: f"N{k}")))
     assert f.schema["sop_instance_uids"] == pl.List(pl.Utf8())
     assert set(describe_checks()["check"]) == set(CHECKS)
     levels = ("file", "collection", "patient", "study", "series", "instance")
@@ -98,18 +40,18 @@ def test_findings_schema_and_catalogue() -> None:
 
 
 def test_strict_raises_with_a_summary() -> None:
-    rows = series(3, StudyInstanceUID=lambda k: "1.2.3.1" if k else "1.2.3.9")
+    rows = stack(3, StudyInstanceUID=lambda k: "1.2.3.1" if k else "1.2.3.9")
     with pytest.raises(VerificationError, match="series_in_multiple_studies") as info:
         verify(frame(rows), strict=True)
     assert info.value.findings.height >= 1
-    verify(frame(series(3)), strict=True)  # no error: no raise
+    verify(frame(stack(3)), strict=True)  # no error: no raise
 
 
 # -- identity ------------------------------------------------------------------------
 
 
 def test_invalid_uid() -> None:
-    rows = series(2)
+    rows = stack(2)
     rows[0]["SOPInstanceUID"] = "1.2.03.4"
     f = verify(frame(rows))
     assert checks(f) == ["invalid_uid"]
@@ -117,15 +59,15 @@ def test_invalid_uid() -> None:
 
 
 def test_missing_uid() -> None:
-    rows = series(2)
+    rows = stack(2)
     rows[1]["SeriesInstanceUID"] = None
     f = verify(frame(rows))
     assert "missing_uid" in checks(f)
 
 
 def test_conflict_and_modified_resend_findings() -> None:
-    a = series(2)
-    b = series(1, uid="1.2.3.2.9")
+    a = stack(2)
+    b = stack(1, uid="1.2.3.2.9")
     b[0]["SOPInstanceUID"] = a[0]["SOPInstanceUID"]
     b[0]["mtime_ns"] = 5
     changed = dict(a[1], path="/d/resent", mtime_ns=9, SeriesDescription="corrected")
@@ -145,32 +87,32 @@ def test_conflict_and_modified_resend_findings() -> None:
 
 
 def test_series_in_two_studies_and_study_in_two_patients() -> None:
-    two_studies = series(2) + series(1, start=5, StudyInstanceUID="1.2.3.7")
+    two_studies = stack(2) + stack(1, start=5, StudyInstanceUID="1.2.3.7")
     assert "series_in_multiple_studies" in checks(verify(frame(two_studies)))
-    two_patients = series(2) + series(1, uid="1.2.3.2.8", PatientID="P2")
+    two_patients = stack(2) + stack(1, uid="1.2.3.2.8", PatientID="P2")
     f = verify(frame(two_patients))
     assert checks(f) == ["study_in_multiple_patients"]
     assert "'P1', 'P2'" in f["message"][0]
 
 
 def test_patient_mismatch_normalises_names() -> None:
-    padded = series(3, PatientName=lambda k: "DOE^JOHN^^" if k else "Doe^John ")
+    padded = stack(3, PatientName=lambda k: "DOE^JOHN^^" if k else "Doe^John ")
     assert "patient_mismatch" not in checks(verify(frame(padded)))
-    different = series(3, PatientName=lambda k: "DOE^JON" if k else "DOE^JOHN")
+    different = stack(3, PatientName=lambda k: "DOE^JON" if k else "DOE^JOHN")
     f = verify(frame(different))
     assert "patient_mismatch" in checks(f)
     assert "'DOE^JON'" in f.filter(pl.col("check") == "patient_mismatch")["message"][0]
 
 
 def test_study_attribute_mismatch() -> None:
-    f = verify(frame(series(3, AccessionNumber=lambda k: "A1" if k else "A2")))
+    f = verify(frame(stack(3, AccessionNumber=lambda k: "A1" if k else "A2")))
     assert checks(f) == ["study_attribute_mismatch"]
 
 
 def test_mixed_modality_for_and_pixel_format() -> None:
     f = verify(
         frame(
-            series(
+            stack(
                 4,
                 Modality=lambda k: "CT" if k else "PT",
                 FrameOfReferenceUID=lambda k: "1.2.3.4" if k < 2 else "1.2.3.5",
@@ -184,7 +126,7 @@ def test_mixed_modality_for_and_pixel_format() -> None:
 
 
 def test_frame_of_reference_per_instance_is_a_warning() -> None:
-    f = verify(frame(series(3, FrameOfReferenceUID=lambda k: f"1.2.3.{k + 10}")))
+    f = verify(frame(stack(3, FrameOfReferenceUID=lambda k: f"1.2.3.{k + 10}")))
     row = f.filter(pl.col("check") == "mixed_frame_of_reference").row(0, named=True)
     assert row["severity"] == "warning"
 
@@ -193,7 +135,7 @@ def test_frame_of_reference_per_instance_is_a_warning() -> None:
 
 
 def test_missing_geometry() -> None:
-    rows = series(4)
+    rows = stack(4)
     rows[3]["ImagePositionPatient"] = None
     f = verify(frame(rows))
     assert checks(f) == ["missing_geometry"]
@@ -201,40 +143,40 @@ def test_missing_geometry() -> None:
 
 
 def test_projection_images_without_geometry_are_fine() -> None:
-    rows = series(
+    rows = stack(
         2, modality="CR", ImagePositionPatient=None, ImageOrientationPatient=None
     )
     assert verify(frame(rows)).is_empty()
 
 
 def test_invalid_orientation() -> None:
-    rows = series(3)
+    rows = stack(3)
     rows[1]["ImageOrientationPatient"] = [1.0, 0.0, 0.0, 0.5, 0.5, 0.0]
     assert "invalid_orientation" in checks(verify(frame(rows)))
 
 
 def test_irregular_spacing_and_instance_order() -> None:
-    rows = series(10)
+    rows = stack(10)
     rows[6]["ImagePositionPatient"][2] += 0.7
     f = verify(frame(rows))
     assert checks(f) == ["irregular_spacing"]
-    shuffled = series(10, InstanceNumber=lambda k: [3, 1, 2, 4, 5, 6, 7, 8, 9, 10][k])
+    shuffled = stack(10, InstanceNumber=lambda k: [3, 1, 2, 4, 5, 6, 7, 8, 9, 10][k])
     assert checks(verify(frame(shuffled))) == ["instance_order_not_spatial"]
-    reversed_ = series(10, InstanceNumber=lambda k: 10 - k)
+    reversed_ = stack(10, InstanceNumber=lambda k: 10 - k)
     assert verify(frame(reversed_)).is_empty()  # descending numbers are a valid order
 
 
 def test_instance_number_gaps_and_duplicates() -> None:
     assert checks(
-        verify(frame(series(5, InstanceNumber=lambda k: [1, 2, 3, 5, 6][k])))
+        verify(frame(stack(5, InstanceNumber=lambda k: [1, 2, 3, 5, 6][k])))
     ) == ["instance_number_gaps"]
-    assert checks(verify(frame(series(4, InstanceNumber=1)))) == [
+    assert checks(verify(frame(stack(4, InstanceNumber=1)))) == [
         "instance_number_duplicates"
     ]
 
 
 def test_rescale_varies() -> None:
-    f = verify(frame(series(4, RescaleIntercept=lambda k: -1024.0 if k else -1000.0)))
+    f = verify(frame(stack(4, RescaleIntercept=lambda k: -1024.0 if k else -1000.0)))
     assert checks(f) == ["rescale_varies"]
 
 
@@ -244,7 +186,7 @@ def test_rescale_varies() -> None:
 def test_case1_gantry_tilt_is_measured_not_an_error() -> None:
     theta = math.radians(20)
     iop = [1.0, 0.0, 0.0, 0.0, math.cos(theta), math.sin(theta)]
-    rows = series(25, orientation=iop, GantryDetectorTilt=20.0)
+    rows = stack(25, orientation=iop, GantryDetectorTilt=20.0)
     for k, row in enumerate(rows):
         row["ImagePositionPatient"] = [0.0, 0.0, 3.0 * k]
     f = verify(frame(rows))
@@ -255,9 +197,9 @@ def test_case1_gantry_tilt_is_measured_not_an_error() -> None:
 
 
 def test_case2_localizer_in_the_series_is_named_and_split_off() -> None:
-    rows = series(30)
+    rows = stack(30)
     scout = dict(
-        series(1, orientation=CORONAL)[0],
+        stack(1, orientation=CORONAL)[0],
         SOPInstanceUID="1.2.3.2.1.99",
         InstanceNumber=31,
         ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"],
@@ -274,7 +216,7 @@ def test_case2_localizer_in_the_series_is_named_and_split_off() -> None:
 
 
 def test_case3_enhanced_multiframe_three_plane_localizer() -> None:
-    rows = series(1, NumberOfFrames=9, n_frames=9)
+    rows = stack(1, NumberOfFrames=9, n_frames=9)
     planes = [AXIAL, CORONAL, [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]]
     frames = pl.DataFrame(
         [
@@ -296,12 +238,12 @@ def test_case3_enhanced_multiframe_three_plane_localizer() -> None:
 
 def test_case4_duplicates_resend_versus_multiphase() -> None:
     # the same slice twice with different SOPInstanceUIDs and nothing to tell them apart
-    rows = series(10) + series(2, start=20)
+    rows = stack(10) + stack(2, start=20)
     f = verify(frame(rows))
     dup = f.filter(pl.col("check") == "duplicate_position").row(0, named=True)
     assert dup["severity"] == "error"
     # two phases of one CT told apart by AcquisitionNumber: a clean repeat, a warning
-    phases = series(10, AcquisitionNumber=1) + series(10, start=10, AcquisitionNumber=2)
+    phases = stack(10, AcquisitionNumber=1) + stack(10, start=10, AcquisitionNumber=2)
     f = verify(frame(phases))
     row = f.filter(pl.col("check") == "duplicate_position").row(0, named=True)
     assert row["severity"] == "warning"
@@ -309,16 +251,16 @@ def test_case4_duplicates_resend_versus_multiphase() -> None:
 
 
 def test_case5_repeats_that_do_not_divide_and_offset_volumes() -> None:
-    uneven = series(10, TemporalPositionIdentifier=1) + series(
+    uneven = stack(10, TemporalPositionIdentifier=1) + stack(
         7, start=10, TemporalPositionIdentifier=2
     )
     f = verify(frame(uneven))
     assert f.filter(pl.col("check") == "duplicate_position")["severity"].to_list() == [
         "error"
     ]
-    offset = series(10, spacing=5.0) + [
+    offset = stack(10, spacing=5.0) + [
         dict(r, ImagePositionPatient=[0.0, 0.0, r["ImagePositionPatient"][2] + 3.5])
-        for r in series(10, spacing=5.0, start=10)
+        for r in stack(10, spacing=5.0, start=10)
     ]
     assert "irregular_spacing" in checks(verify(frame(offset)))
 
@@ -327,7 +269,7 @@ def test_case6_cardiac_phases_by_trigger_time() -> None:
     rows = [
         row
         for phase in range(4)
-        for row in series(8, start=phase * 8, TriggerTime=float(phase * 100))
+        for row in stack(8, start=phase * 8, TriggerTime=float(phase * 100))
     ]
     f = verify(frame(rows))
     assert checks(f) == ["duplicate_position"]
@@ -343,24 +285,24 @@ def test_case6_cardiac_phases_by_trigger_time() -> None:
 
 
 def test_case7_missing_slice_versus_variable_spacing() -> None:
-    rows = series(12, spacing=1.6)
+    rows = stack(12, spacing=1.6)
     del rows[5]  # one 3.2 mm gap among 1.6 mm (dcmstack #55)
     f = verify(frame(rows))
     assert checks(f) == [
         "missing_slices"
     ]  # the InstanceNumber gap is explained, not repeated
     assert "index 5 of 12" in f["message"][0]
-    wobbly = series(12, spacing=1.6)
+    wobbly = stack(12, spacing=1.6)
     wobbly[5]["ImagePositionPatient"][2] += 0.8  # 2.4 mm: not a multiple
     assert "irregular_spacing" in checks(verify(frame(wobbly)))
 
 
 def test_case8_header_spacing_is_not_trusted() -> None:
-    tof = series(20, spacing=0.5, SpacingBetweenSlices=16.0, SliceThickness=1.0)
+    tof = stack(20, spacing=0.5, SpacingBetweenSlices=16.0, SliceThickness=1.0)
     f = verify(frame(tof))
     assert checks(f) == ["slice_thickness_vs_spacing"]
     assert f["severity"][0] == "info"
-    overlapping = series(20, spacing=4.0, SliceThickness=5.0)  # overlap: normal for CT
+    overlapping = stack(20, spacing=4.0, SliceThickness=5.0)  # overlap: normal for CT
     assert verify(frame(overlapping)).is_empty()
 
 
@@ -368,9 +310,9 @@ def test_case9_vendor_split_series_are_suggested_for_merge() -> None:
     # Canon classic: one SeriesInstanceUID per slice
     canon = [
         dict(
-            series(
-                1, uid=f"1.2.3.2.{k + 10}", SeriesDescription="Body", SeriesNumber=3
-            )[0],
+            stack(1, uid=f"1.2.3.2.{k + 10}", SeriesDescription="Body", SeriesNumber=3)[
+                0
+            ],
             ImagePositionPatient=[0.0, 0.0, 2.0 * k],
             InstanceNumber=k + 1,
         )
@@ -380,23 +322,23 @@ def test_case9_vendor_split_series_are_suggested_for_merge() -> None:
     assert merges.height == 1
     assert len(merges["series_uids"][0]) == 6
     # Siemens XA: one run over series 16001, 16002 (interleaved halves)
-    xa = series(5, uid="1.2.3.2.7", spacing=4.0, SeriesNumber=16001) + [
+    xa = stack(5, uid="1.2.3.2.7", spacing=4.0, SeriesNumber=16001) + [
         dict(r, ImagePositionPatient=[0.0, 0.0, r["ImagePositionPatient"][2] + 2.0])
-        for r in series(5, uid="1.2.3.2.8", spacing=4.0, SeriesNumber=16002)
+        for r in stack(5, uid="1.2.3.2.8", spacing=4.0, SeriesNumber=16002)
     ]
     merges = suggest_merges(frame(xa))
     assert merges["series_numbers"].to_list() == [[16001, 16002]]
     assert "interleaved" in merges["reason"][0]
     # unrelated series of another orientation are never suggested
     assert suggest_merges(
-        frame(series(5) + series(5, uid="1.2.3.2.9", orientation=CORONAL))
+        frame(stack(5) + stack(5, uid="1.2.3.2.9", orientation=CORONAL))
     ).is_empty()
 
 
 def test_case10_ordering_hazards() -> None:
-    constant = series(8, InstanceNumber=1)
+    constant = stack(8, InstanceNumber=1)
     assert checks(verify(frame(constant))) == ["instance_number_duplicates"]
-    rows = series(12)
+    rows = stack(12)
     shuffled = [rows[i] for i in np.random.default_rng(1).permutation(12)]
     assert verify(frame(shuffled)).equals(verify(frame(rows)))
 
@@ -485,7 +427,7 @@ def test_a_dicomdir_is_info() -> None:
     errors = pl.DataFrame(
         {"path": ["/cd/DICOMDIR"], "reason": ["dicomdir"], "message": ["a DICOMDIR"]}
     )
-    f = verify(frame(series(3)), errors=errors)
+    f = verify(frame(stack(3)), errors=errors)
     assert f.select("severity", "check").rows() == [("info", "unreadable_file")]
 
 
@@ -502,7 +444,7 @@ def test_new_checks_are_in_the_catalogue() -> None:
 def test_findings_say_where_they_are() -> None:
     import datetime as dt
 
-    rows = series(12, SeriesNumber=7, SeriesDescription="Thorax 3.0", StudyDate=None)
+    rows = stack(12, SeriesNumber=7, SeriesDescription="Thorax 3.0", StudyDate=None)
     for row in rows:
         row["StudyDate"] = dt.date(2023, 9, 19)
     del rows[5]  # one slice missing
@@ -523,7 +465,7 @@ def test_findings_say_where_they_are() -> None:
 
 
 def test_context_is_null_where_the_instances_differ() -> None:
-    two_patients = series(2) + series(1, uid="1.2.3.2.8", PatientID="P2")
+    two_patients = stack(2) + stack(1, uid="1.2.3.2.8", PatientID="P2")
     row = verify(frame(two_patients)).row(0, named=True)
     assert row["check"] == "study_in_multiple_patients"
     assert row["PatientID"] is None  # two of them: never one picked
@@ -531,6 +473,11 @@ def test_context_is_null_where_the_instances_differ() -> None:
 
 
 def test_a_series_without_number_or_description_keeps_its_uid() -> None:
-    rows = series(4, SeriesNumber=None, RescaleIntercept=lambda k: -1000.0 * (k % 2))
+    rows = stack(
+        4,
+        SeriesNumber=None,
+        SeriesDescription=None,
+        RescaleIntercept=lambda k: -1000.0 * (k % 2),
+    )
     message = verify(frame(rows))["message"][0]
     assert message.startswith("series 1.2.3.2.1: 2 different RescaleSlope")

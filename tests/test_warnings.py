@@ -48,3 +48,17 @@ def test_a_cached_scans_warning_points_at_the_scan_call(tmp_path: Path) -> None:
     with pytest.warns(RuntimeWarning, match="not a dicomkit scan cache") as caught:
         dk.scan(folder, cache=target, progress=False)
     assert [w.filename for w in caught] == [__file__]
+
+
+def test_no_stacklevel_is_hard_coded_in_the_package() -> None:
+    """Every warning goes through :func:`dicomkit._warnings.warn` (or its level)."""
+    import re
+
+    package = Path(dk.__file__).parent
+    hard_coded = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        if re.search(r"stacklevel\s*=\s*\d", line)
+    ]
+    assert hard_coded == []

@@ -17,12 +17,12 @@ import functools
 import html
 import os
 import re
-import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import polars as pl
 
+from dicomkit._warnings import warn
 from dicomkit.deid.engine import (
     Settings,
     burned_in_reason_of,
@@ -485,12 +485,11 @@ class DeidentifyPlan(Generic[R]):
         not_written = self.report.filter(pl.col("status") != "written")
         warned = self.report.filter(pl.col("findings").list.len() > 0)
         if not_written.height or warned.height:
-            warnings.warn(
+            warn(
                 f"dicomkit: {not_written.height} of {self.report.height} instances "
                 f"not written, {warned.height} with findings (plan.report): "
                 + "; ".join(clip(m, 200) for m in not_written["message"].head(3)),
                 DeidentificationWarning,
-                stacklevel=2,
             )
         written = [r.target for r in results if r.status == "written"]
         if written:

@@ -28,6 +28,7 @@ from typing import Any
 from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
 
+from dicomkit._warnings import warn
 from dicomkit.io.atomic import file_mode, remove_dead_temporaries, write_file
 from dicomkit.io.scan import _can_spawn, _ignore_sigint
 from dicomkit.io.walk import os_path
@@ -176,11 +177,10 @@ def write_jobs(
             # ``if __name__ == "__main__":`` guard): finish here. A target that
             # exists now was written, whole, by a worker of this call (none
             # existed when it began).
-            warnings.warn(
+            warn(
                 f"dicomkit: worker processes failed ({exc}); writing the remaining "
                 "files in this process. Pass workers=1 to skip the attempt.",
                 RuntimeWarning,
-                stacklevel=3,
             )
             for index, batch in enumerate(batches):
                 if index not in done:

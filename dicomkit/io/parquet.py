@@ -27,6 +27,7 @@ from typing import Any
 
 import polars as pl
 
+from dicomkit._version import dicomkit_version
 from dicomkit.exceptions import IndexFormatError
 from dicomkit.io.atomic import remove_dead_temporaries, write_parquet
 from dicomkit.io.walk import PathLike
@@ -174,23 +175,6 @@ def _read_meta(target: str) -> dict[str, Any]:
         )
         raise IndexFormatError(msg)
     return meta
-
-
-def dicomkit_version() -> str:
-    """The installed dicomkit's version, from its package metadata (pyproject.toml).
-
-    Kept in the metadata of an index or a cache; ``dicomkit --version`` prints it.
-    ``dicomkit.__version__`` when the package is not installed (a source checkout
-    on ``PYTHONPATH``).
-    """
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("dicomkit")
-    except PackageNotFoundError:
-        import dicomkit
-
-        return dicomkit.__version__
 
 
 def split_records(

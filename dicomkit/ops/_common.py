@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import polars as pl
 
-from dicomkit import geometry
-from dicomkit.render import clip
+from dicomkit import geometry, text
 from dicomkit.schema import PIXEL_FORMAT
+from dicomkit.text import clip
 
 Repeats = Literal["split", "4d"]
 
@@ -201,9 +201,13 @@ def differences(keyed: pl.DataFrame, names: Sequence[str]) -> list[str]:
 
 
 def series_label(frame: pl.DataFrame, uid: str) -> str:
-    """``#<SeriesNumber> <SeriesDescription>`` of one series, for messages."""
+    """``#<SeriesNumber> <SeriesDescription>`` of one series, for messages.
+
+    :func:`dicomkit.text.series_label` in its message form, for the series ``uid``
+    of an instance-level ``frame``.
+    """
     row = frame.filter(pl.col("SeriesInstanceUID") == uid).row(0, named=True)
-    return f"#{row['SeriesNumber']} {clip(row['SeriesDescription'])}".strip()
+    return text.series_label(row, form="message")
 
 
 def spatial_order(frame: pl.DataFrame) -> pl.DataFrame:

@@ -9,9 +9,10 @@ import ipywidgets as W
 import polars as pl
 
 from dicomkit.exceptions import DicomkitError
+from dicomkit.header_html import tags_html
 from dicomkit.hierarchy import varying_attributes
 from dicomkit.io.pixels import read_dataset
-from dicomkit.render import clip, tags_html
+from dicomkit.render import clip
 from dicomkit.widgets._util import with_html_fallback
 
 if TYPE_CHECKING:

@@ -10,13 +10,13 @@ failed or a listing may have missed rows.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from dicomkit._warnings import warn
 from dicomkit.io.dicomjson import kinds_of
 from dicomkit.io.dicomweb.client import (
     DEFAULT_TIMEOUT,
@@ -176,11 +176,10 @@ def read_dicomweb(
         detail = "; ".join(problems[:3]) or "; ".join(
             f"{r}: {m}" for r, m in errors.select("reason", "message").head(3).rows()
         )
-        warnings.warn(
+        warn(
             f"dicomkit: the DICOMweb result from {base} is incomplete "
             f"({errors.height} study/series error(s), {len(problems)} problem(s); "
             f"see col.errors and col.source_stats): {detail}",
             RuntimeWarning,
-            stacklevel=3,
         )
     return copies, errors.sort("path"), stats
