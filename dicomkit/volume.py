@@ -23,6 +23,7 @@ capture) give ``affine=None``: no geometry is invented.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+from pydicom.dataset import Dataset
+from pydicom.pixels.processing import apply_modality_lut
 
 from dicomkit import geometry
 from dicomkit.exceptions import MissingExtraError, NotAVolumeError
@@ -40,7 +43,7 @@ from dicomkit.io.multiframe import (
     read_frame_geometry,
     untile_mosaic,
 )
-from dicomkit.io.pixels import load_pixels
+from dicomkit.io.pixels import read_stored
 from dicomkit.nifti import Tilt
 from dicomkit.verify import BLOCKING_CHECKS, verify
 from dicomkit.window import dicom_window
@@ -237,8 +240,16 @@ def viewing_order(series: pl.DataFrame) -> list[dict[str, Any]]:
 # -- the volume -----------------------------------------------------------------------
 
 
-def build_volume(series: pl.DataFrame, *, allow_irregular: bool = False) -> Volume:
+def build_volume(
+    series: pl.DataFrame, *, allow_irregular: bool = False, stored: bool = False
+) -> Volume:
     """Stack the instances of one series (the rows of ``series``) into a Volume.
+
+    With ``stored`` (what the NIfTI export asks for), a 3-D volume whose planes
+    share one linear rescale keeps the *stored* values (e.g. ``int16``) in
+    ``array`` and says how to get the modality values in
+    ``metadata["stored_rescale"] = (slope, intercept)``; without it (as
+    ``col.volume()``), ``array`` is always the ``float32`` modality values.
 
     Raises
     ------
@@ -290,7 +301,9 @@ def build_volume(series: pl.DataFrame, *, allow_irregular: bool = False) -> Volu
     if blocking.height:
         metadata["irregular"] = sorted(set(blocking["check"]))
     dy, dx = _pixel_spacing(uid, planes, allow_irregular=allow_irregular)
-    images = _pixels(uid, [p for stack in stacks for p in stack], metadata)
+    images = _pixels(
+        uid, [p for stack in stacks for p in stack], metadata, stored=stored
+    )
     array = images.reshape(len(stacks), len(stacks[0]), *images.shape[1:])
     if axis is None:
         array = array[0]
@@ -368,40 +381,133 @@ def _pixel_spacing(
     return float(first[0]), float(first[1])
 
 
+#: How a plane's stored values become modality values: ``(slope, intercept)``,
+#: or the data set whose Modality LUT Sequence pydicom applies; None for colour.
+Rescale = tuple[float, float] | Dataset | None
+
+
 def _pixels(
-    uid: str, planes: list[dict[str, Any]], metadata: dict[str, Any]
-) -> npt.NDArray[np.float32]:
-    """The planes' values, each file decoded (and a mosaic un-tiled) once and kept
-    only until its last plane is stacked; modality LUT applied per frame."""
+    uid: str, planes: list[dict[str, Any]], metadata: dict[str, Any], *, stored: bool
+) -> npt.NDArray[Any]:
+    """The planes' values, each file read (and a mosaic un-tiled) once and kept
+    only until its last plane is stacked, into one preallocated array of the
+    stored values; then the modality LUT of each plane (per frame where the file
+    has per-frame values).
+
+    With ``stored``, when every plane has the same linear rescale (slope and
+    intercept exact in ``float32``, as a NIfTI header holds them), the stored
+    values are returned as they are and ``metadata["stored_rescale"]`` is
+    ``(slope, intercept)``; otherwise the ``float32`` modality values.
+    """
     uses: dict[str, int] = {}
     for p in planes:
         uses[p["path"]] = uses.get(p["path"], 0) + 1
-    files: dict[str, npt.NDArray[Any]] = {}
-    images = []
-    for p in planes:
+    files: dict[str, tuple[npt.NDArray[Any], Rescale]] = {}
+    raw: npt.NDArray[Any] | None = None
+    rescales: list[Rescale] = []
+    shapes: set[tuple[int, ...]] = set()
+    for index_in_stack, p in enumerate(planes):
         path = p["path"]
-        per_frame = bool(p.get("frame_rescale"))
+        placed = False
         if path not in files:
-            data = load_pixels(
-                path, rescale=not per_frame, transfer_syntax=p.get("TransferSyntaxUID")
+            # a single-frame file: its pixels go straight into their plane
+            slot = (
+                raw[index_in_stack : index_in_stack + 1]
+                if raw is not None and uses[path] == 1 and p["tile"] is None
+                else None
             )
+            data, ds = read_stored(
+                path, transfer_syntax=p.get("TransferSyntaxUID"), out=slot
+            )
+            placed = slot is not None and data is slot
             if p["tile"] is not None:
                 data = untile_mosaic(data[0], int(p["n_tiles"]))
-            files[path] = data
-        data = files[path]
+            files[path] = (data, _file_rescale(ds))
+        data, rescale = files[path]
         index = p["tile"] if p["tile"] is not None else p["frame"]
         image = data[min(index, len(data) - 1)]
-        if per_frame:
-            slope, intercept = p["RescaleSlope"], p.get("RescaleIntercept") or 0.0
-            image = image.astype(np.float64) * slope + intercept
-        images.append(np.asarray(image, dtype=np.float32))
+        if p.get("frame_rescale"):
+            rescale = (
+                float(p["RescaleSlope"]),
+                float(p.get("RescaleIntercept") or 0.0),
+            )
+        rescales.append(rescale)
+        shapes.add(image.shape)
+        if raw is None:
+            raw = np.empty((len(planes), *image.shape), dtype=image.dtype)
+        elif image.dtype != raw.dtype:
+            raw = raw.astype(np.result_type(raw.dtype, image.dtype))
+        if image.shape == raw.shape[1:] and not placed:
+            raw[index_in_stack] = image
         uses[path] -= 1
         if not uses[path]:
             del files[path]
-    shapes = {image.shape for image in images}
     if len(shapes) > 1:
         msg = f"series {uid}: slices have different shapes {sorted(shapes)}; split it first"
         raise NotAVolumeError(msg)
+    assert raw is not None  # a series has at least one plane
+    _describe_units(planes, metadata)
+    uniform = rescales[0]
+    if (
+        stored
+        and raw.ndim == 3
+        and isinstance(uniform, tuple)
+        and all(r == uniform for r in rescales)
+        and all(float(np.float32(v)) == v for v in uniform)
+    ):
+        metadata["stored_rescale"] = uniform
+        return raw
+    return _modality_values(raw, rescales)
+
+
+def _file_rescale(ds: Dataset) -> Rescale:
+    """The modality LUT of a file, as :func:`pydicom.pixels.apply_modality_lut`
+    applies it (to monochrome images only, as :func:`dicomkit.load_pixels`)."""
+    if int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        return None
+    if ds.get("ModalityLUTSequence"):
+        return ds
+    if "RescaleSlope" in ds and "RescaleIntercept" in ds:
+        return float(ds.RescaleSlope), float(ds.RescaleIntercept)
+    return 1.0, 0.0
+
+
+def _modality_values(
+    raw: npt.NDArray[Any], rescales: Sequence[Rescale]
+) -> npt.NDArray[np.float32]:
+    """``float32`` modality values of each plane: ``stored × slope + intercept``
+    computed in float64 as pydicom does (exactly in float32 where that is the same:
+    slope 1, an integer intercept and integers of at most 16 bits)."""
+    out = np.empty(raw.shape, dtype=np.float32)
+    small = raw.dtype.kind in "iu" and raw.dtype.itemsize <= 2
+    scratch = np.empty(raw.shape[1:], dtype=np.float64)
+    for k, rescale in enumerate(rescales):
+        plane = raw[k]
+        if rescale is None:
+            out[k] = plane
+        elif isinstance(rescale, Dataset):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out[k] = apply_modality_lut(plane, rescale)
+        else:
+            slope, intercept = rescale
+            if (
+                small
+                and slope == 1.0
+                and intercept.is_integer()
+                and abs(intercept) < 2**23
+            ):
+                out[k] = plane
+                if intercept:
+                    out[k] += np.float32(intercept)
+            else:
+                np.multiply(plane, slope, out=scratch)
+                scratch += intercept
+                out[k] = scratch
+    return out
+
+
+def _describe_units(planes: list[dict[str, Any]], metadata: dict[str, Any]) -> None:
     units = {p.get("RescaleType") for p in planes} - {None}
     if len(units) == 1:
         metadata["units"] = units.pop()
@@ -417,7 +523,6 @@ def _pixels(
                 else "the stored values (no modality LUT in the file)"
             )
         )
-    return np.stack(images)
 
 
 def _affine(
