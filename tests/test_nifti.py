@@ -606,8 +606,9 @@ def test_a_rescale_that_varies_per_slice_is_written_as_float(tmp_path):
     np.testing.assert_array_equal(image.get_fdata(), nifti.nifti_array(vol.array))
 
 
+@pytest.mark.parametrize("isal", [True, False])
 @pytest.mark.parametrize("name", ["axial", "tilted"])
-def test_the_writer_writes_the_bytes_nibabel_writes(tmp_path, name):
+def test_the_writer_writes_the_bytes_nibabel_writes(tmp_path, monkeypatch, name, isal):
     """Header and voxels written straight from memory: byte for byte
     nibabel's own ``to_stream`` (qform and sform, a sheared one too), and the
     parallel gzip members are one gzip stream of the same bytes."""
@@ -617,6 +618,11 @@ def test_the_writer_writes_the_bytes_nibabel_writes(tmp_path, name):
     from dicomkit.export import nifti_image
     from dicomkit.io import nifti as nifti_io
 
+    if isal:
+        pytest.importorskip("isal")
+    else:  # without ISA-L: the standard library's zlib
+        monkeypatch.setitem(sys.modules, "isal", None)
+    assert nifti_io.deflater()[2].startswith("isal" if isal else "zlib")
     write_series(tmp_path / "src", SPECS[name])
     col = dk.scan(tmp_path / "src", progress=False)
     vol = col.volume(str(col.series["SeriesInstanceUID"][0]), stored=True)

@@ -30,7 +30,9 @@ from dicomkit.io.atomic import file_mode, write_file
 __all__ = [
     "CHUNK",
     "GZIP_LEVEL",
+    "ISAL_LEVEL",
     "check_suffix",
+    "deflater",
     "header_bytes",
     "nifti_writer",
     "require_nibabel",
@@ -38,8 +40,22 @@ __all__ = [
     "write_json",
 ]
 
-#: gzip level of ``.nii.gz``: 1 is ~5× faster than 6 for ~10 % more bytes.
+#: zlib's gzip level of ``.nii.gz``: 1 is ~5× faster than 6 for ~3-10 % more bytes.
 GZIP_LEVEL = 1
+#: The level when ISA-L (``pip install isal``, in the ``nifti`` extra) compresses:
+#: its level 2 is ~4× faster than zlib's level 1, files the size of zlib's level 6.
+ISAL_LEVEL = 2
+
+
+def deflater() -> tuple[Any, int, str]:
+    """The compressor of ``.nii.gz`` members: ``(module, level, name)``, ISA-L's
+    ``isal_zlib`` when installed, else the standard library's ``zlib``; both
+    write standard gzip members (``wbits=31``)."""
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        return zlib, GZIP_LEVEL, f"zlib level {GZIP_LEVEL}"
+    return isal_zlib, ISAL_LEVEL, f"isal level {ISAL_LEVEL}"
 
 
 def require_nibabel() -> ModuleType:
@@ -65,8 +81,8 @@ def nifti_writer(
     pass, no copy of the array (the file is byte for byte what
     ``image.to_stream`` writes). With
     ``compress``, the bytes are gzip members of :data:`CHUNK` bytes each,
-    compressed at :data:`GZIP_LEVEL` by ``threads`` threads (zlib releases the
-    GIL; default: the CPUs, at most 4) and written in order: concatenated members
+    compressed by :func:`deflater` (ISA-L level 2 when installed, else zlib level
+    1) in ``threads`` threads (both release the GIL; default: the CPUs, at most 4) and written in order: concatenated members
     are one valid gzip stream (RFC 1952), read by nibabel, ``gzip -d``, zlib's
     ``gzread`` (ITK, FSL) alike.
     """
@@ -138,9 +154,12 @@ def _write_gzip(
 ) -> None:
     workers = threads or min(os.cpu_count() or 1, 4)
 
+    module, level, _ = deflater()
+
     def member(piece: bytes | memoryview) -> bytes:
-        packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip wrapper
-        return packer.compress(piece) + packer.flush()
+        packer = module.compressobj(level, module.DEFLATED, 31)  # 31: gzip wrapper
+        packed: bytes = packer.compress(piece) + packer.flush()
+        return packed
 
     first = head + bytes(data[:CHUNK])
     pieces: list[bytes | memoryview] = [first] + [
