@@ -403,6 +403,7 @@ def _pixels(
     for p in planes:
         uses[p["path"]] = uses.get(p["path"], 0) + 1
     files: dict[str, tuple[npt.NDArray[Any], Rescale]] = {}
+    formats: dict[int, tuple[Dataset, Rescale]] = {}
     raw: npt.NDArray[Any] | None = None
     rescales: list[Rescale] = []
     shapes: set[tuple[int, ...]] = set()
@@ -422,7 +423,9 @@ def _pixels(
             placed = slot is not None and data is slot
             if p["tile"] is not None:
                 data = untile_mosaic(data[0], int(p["n_tiles"]))
-            files[path] = (data, _file_rescale(ds))
+            if id(ds) not in formats:  # files of one pixel format share it
+                formats[id(ds)] = (ds, _file_rescale(ds))
+            files[path] = (data, formats[id(ds)][1])
         data, rescale = files[path]
         index = p["tile"] if p["tile"] is not None else p["frame"]
         image = data[min(index, len(data) - 1)]

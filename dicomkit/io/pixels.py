@@ -8,6 +8,7 @@ install (``pip install "dicomkit[codecs]"``).
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -62,7 +63,9 @@ _FAST_KEYWORDS = (
     "ModalityLUTSequence",
 )
 _FAST_PLAN = fastread.ReadPlan.build(_FAST_KEYWORDS)
-_FAST_TAGS = dict(zip(_FAST_KEYWORDS, _FAST_PLAN.tags, strict=True))
+_FAST_TAGS: dict[str, int] = {
+    k: t for k, t in zip(_FAST_KEYWORDS, _FAST_PLAN.tags, strict=True) if t is not None
+}
 
 _CODECS_HINT = (
     'install the decoders with: pip install "dicomkit[codecs]" '
@@ -199,12 +202,9 @@ def _fast_native(
                 length, start = int.from_bytes(head[8:12], "little"), pos + 12
             else:
                 return None
-            values = {k: _raw_value(raw.get(t)) for k, t in _FAST_TAGS.items() if t}
-            ds = _format_dataset(values, syntax or "")
-            if ds is None:
-                return None
-            layout = _layout(ds)
-            if layout is None or length == _UNDEFINED:
+            key = (syntax or "", *(raw.get(t) for t in _FAST_TAGS.values()))
+            ds, layout = _pixel_format(key)
+            if ds is None or layout is None or length == _UNDEFINED:
                 return None
             dtype, shape = layout
             expected = int(np.prod(shape)) * dtype.itemsize
@@ -234,6 +234,20 @@ def _raw_value(element: tuple[str, bytes] | None) -> Any:
         text = data.decode("ascii", "replace").strip(" \0")
         return ... if "\\" in text else text
     return ...  # a sequence: ModalityLUTSequence is refused before
+
+
+@functools.lru_cache(maxsize=256)
+def _pixel_format(
+    key: tuple[Any, ...],
+) -> tuple[Dataset | None, tuple[np.dtype[Any], tuple[int, int, int]] | None]:
+    """The data set and layout of one pixel format: ``key`` is the syntax and the
+    raw elements of :data:`_FAST_KEYWORDS`. The files of a series share a few
+    formats, so each is converted (by pydicom, which is slow at it) once: the
+    data set is shared by those files and must not be modified."""
+    syntax, *elements = key
+    values = {k: _raw_value(e) for k, e in zip(_FAST_TAGS, elements, strict=True)}
+    ds = _format_dataset(values, syntax)
+    return ds, (None if ds is None else _layout(ds))
 
 
 def _format_dataset(values: dict[str, Any], syntax: str) -> Dataset | None:
@@ -276,7 +290,7 @@ def _layout(ds: Dataset) -> tuple[np.dtype[Any], tuple[int, int, int]] | None:
 def _correct_bits(array: npt.NDArray[Any], ds: Dataset) -> None:
     """pydicom's ``correct_unused_bits``: the bits above BitsStored cleared
     (unsigned) or carrying the sign (signed)."""
-    bits = int(ds.BitsAllocated)
+    bits = array.dtype.itemsize * 8
     shift = bits - int(ds.get("BitsStored", bits))
     if shift:
         np.left_shift(array, shift, out=array)
@@ -445,7 +459,8 @@ def read_stored(
     ``pixel_array`` gives (unused high bits corrected as pydicom does); their data
     set then has no ``PixelData`` element. A Part 10 file's header is walked by
     the scan's reader (:mod:`dicomkit.io.fastread`) and its data set holds only
-    the pixel format and rescale; ``out``, an array of the image's
+    the pixel format and rescale, one object shared by the files of one format
+    (do not modify it); ``out``, an array of the image's
     ``(frames, rows, columns)`` shape and type, receives the values (no new
     array) when the file is read that way. Everything else (compressed, big
     endian, colour, float pixels, URLs) is read whole and decoded by pydicom.
