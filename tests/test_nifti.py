@@ -650,3 +650,26 @@ def test_the_writer_writes_the_bytes_nibabel_writes(tmp_path, monkeypatch, name,
         np.testing.assert_array_equal(
             load_nii(path).get_fdata(), load_nii(plain).get_fdata()
         )
+
+
+def test_slice_corner_error_measures_the_worst_corner():
+    """0 for the true affine; a shift of the slice axis shows at the last slice,
+    counted at its slot (after a gap), and a slice without position is skipped."""
+    iop = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]  # sagittal
+    lps = np.eye(4)
+    lps[:3, 0] = np.asarray(iop[:3]) * 0.7
+    lps[:3, 1] = np.asarray(iop[3:]) * 0.8
+    lps[:3, 2] = [2.5, 0.0, 0.0]
+    lps[:3, 3] = [10.0, -5.0, 30.0]
+    positions = [list(lps[:3, 3] + k * lps[:3, 2]) for k in (0, 1, 3)]
+    kwargs = {"rows": 6, "columns": 5, "orientation": iop, "pixel_spacing": [0.8, 0.7]}
+    ras = nifti.ras_affine(lps)
+    assert nifti.slice_corner_error(
+        ras, positions, slots=[0, 1, 3], **kwargs
+    ) == pytest.approx(0, abs=1e-9)
+    assert nifti.slice_corner_error(ras, positions, **kwargs) == pytest.approx(2.5)
+    shifted = ras.copy()
+    shifted[:3, 2] += [0.0, 0.1, 0.0]
+    assert nifti.slice_corner_error(
+        shifted, [*positions, None], slots=[0, 1, 3, 4], **kwargs
+    ) == pytest.approx(0.3)
