@@ -662,7 +662,12 @@ def test_slice_corner_error_measures_the_worst_corner():
     lps[:3, 2] = [2.5, 0.0, 0.0]
     lps[:3, 3] = [10.0, -5.0, 30.0]
     positions = [list(lps[:3, 3] + k * lps[:3, 2]) for k in (0, 1, 3)]
-    kwargs = {"rows": 6, "columns": 5, "orientation": iop, "pixel_spacing": [0.8, 0.7]}
+    kwargs: dict[str, Any] = {
+        "rows": 6,
+        "columns": 5,
+        "orientation": iop,
+        "pixel_spacing": [0.8, 0.7],
+    }
     ras = nifti.ras_affine(lps)
     assert nifti.slice_corner_error(
         ras, positions, slots=[0, 1, 3], **kwargs
