@@ -13,11 +13,17 @@ run, alternating, each into a fresh folder:
 
 - **dicomkit**: ``col.to_nifti(dest, compress=False)`` (``.nii`` + JSON + manifest);
 - **dcm2niix**: ``dcm2niix -z n -b y -ba y`` (``.nii`` + JSON) on the folder;
-- the same two with gzip: ``compress=True`` (level 1) and ``dcm2niix -z y``;
-- ``col.volume()`` alone: how much of dicomkit's time is building the volume
-  (pydicom decode, modality LUT, float32 stack) rather than writing it.
+- the same two with gzip: ``compress=True`` (ISA-L level 2 when ``isal`` is
+  installed, else zlib level 1; members compressed in threads) and
+  ``dcm2niix -z y`` (its default level 6; with pigz on PATH pigz, else its
+  internal zlib in one thread: the run says which);
+- ``dcm2niix -z y -1``: dcm2niix at its fastest level (larger files);
+- dicomkit's stages, each timed alone: reading every file's stored pixels, the
+  export's volume (``stored=True``: integers kept), the public ``col.volume()``
+  (float32 HU), writing ``.nii`` and ``.nii.gz`` with one fsync.
 
-dcm2niix runs as a process (its start is in its time, a few ms); dicomkit runs in
+dcm2niix runs as a process (its start is in its time, a few ms: the binary of the
+PyPI package is run directly, not its Python wrapper script); dicomkit runs in
 this process, imports done. Times are the best of ``--repeat``; the ratio
 dicomkit / dcm2niix is what to compare across machines (target: ≤ 1). The run
 also checks that both files hold the same voxels at the same place.
@@ -26,6 +32,7 @@ also checks that both files hold the same voxels at the same place.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the benchmarks package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,6 +52,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 import dicomkit as dk
+from dicomkit.io.nifti import deflater
 
 VERSION = 1
 SIZE = 512
@@ -118,16 +127,37 @@ def ensure_series(n: int) -> Path:
 
 
 def dcm2niix() -> str:
+    """The dcm2niix executable itself: the PyPI package's binary, not its Python
+    wrapper script (whose interpreter start would be counted in dcm2niix's time)."""
+    try:
+        import dcm2niix as package  # type: ignore[import-untyped]
+
+        if Path(package.bin).exists():
+            return str(package.bin)
+    except ImportError:
+        pass
     found = shutil.which("dcm2niix") or str(Path(sys.executable).parent / "dcm2niix")
     if not Path(found).exists():
         raise SystemExit("dcm2niix is not installed: pip install dcm2niix")
     return found
 
 
+def gzip_tool() -> str:
+    """How ``dcm2niix -z y`` compresses here: pigz (parallel) when on PATH, else
+    its internal zlib, one thread."""
+    pigz = shutil.which("pigz")
+    return f"pigz ({pigz})" if pigz else "internal zlib, 1 thread (no pigz on PATH)"
+
+
 def best(run: Callable[[Path], None], work: Path, repeat: int, label: str) -> float:
+    """The best time of ``repeat`` runs, each into a fresh folder. Before each run
+    the files written so far reach the disk (``os.sync``, untimed): dicomkit's
+    atomic write ends with an fsync, which on ext4 would otherwise also flush the
+    other tool's 150 MB of the previous run (dcm2niix does not sync)."""
     times = []
     for i in range(repeat):
         dest = work / f"{label}-{i}"
+        os.sync()
         start = time.perf_counter()
         run(dest)
         times.append(time.perf_counter() - start)
@@ -155,10 +185,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return run
 
-    def theirs(compress: bool) -> Callable[[Path], None]:
+    def theirs(compress: bool, level: int | None = None) -> Callable[[Path], None]:
         def run(dest: Path) -> None:
             dest.mkdir()
             cmd = [tool, "-z", "y" if compress else "n", "-b", "y", "-ba", "y"]
+            if level is not None:
+                cmd.append(f"-{level}")
             subprocess.run(
                 [*cmd, "-f", "%s", "-o", str(dest), str(files)],
                 check=True,
@@ -170,32 +202,108 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dicomkit-nifti-bench-") as tmp:
         work = Path(tmp)
         results = []
-        for compress in (False, True):
-            label = "gz" if compress else "nii"
+        runs: list[tuple[str, bool, int | None]] = [
+            ("nii", False, None),
+            ("gz", True, None),
+            ("gz1", True, 1),
+        ]
+        for label, compress, level in runs:
             t_ours = t_theirs = float("inf")
             for i in range(repeat):  # alternating: both see the same machine state
-                t_ours = min(t_ours, best(ours(compress), work, 1, f"dk-{label}-{i}"))
+                if level is None:  # dicomkit's own level: one run per format
+                    t_ours = min(
+                        t_ours, best(ours(compress), work, 1, f"dk-{label}-{i}")
+                    )
                 t_theirs = min(
-                    t_theirs, best(theirs(compress), work, 1, f"d2n-{label}-{i}")
+                    t_theirs,
+                    best(theirs(compress, level), work, 1, f"d2n-{label}-{i}"),
                 )
             results.append((label, t_ours, t_theirs))
+        results[2] = ("gz1", results[1][1], results[2][2])
+        sizes = {
+            label: _size(work, label)
+            for label in (
+                "dk-nii-0-0",
+                "d2n-nii-0-0",
+                "dk-gz-0-0",
+                "d2n-gz-0-0",
+                "d2n-gz1-0-0",
+            )
+        }
         _check_same(work, compress=False)
     uid = str(col.series["SeriesInstanceUID"][0])
-    t_volume = float("inf")
-    for _ in range(repeat):  # the part of dicomkit's time that is col.volume()
-        start = time.perf_counter()
-        col.volume(uid)
-        t_volume = min(t_volume, time.perf_counter() - start)
+    stages = _stages(col, uid, repeat)
     print(f"NIfTI export of a {n}-slice {SIZE}×{SIZE} CT series, best of {repeat}:")
-    print(f"{'output':<10}{'dicomkit s':>12}{'dcm2niix s':>12}{'ratio':>8}")
+    print(f"{'output':<30}{'dicomkit s':>12}{'dcm2niix s':>12}{'ratio':>8}")
+    names = {
+        "nii": ".nii",
+        "gz": ".nii.gz (dcm2niix -z y)",
+        "gz1": ".nii.gz (dcm2niix -z y -1)",
+    }
     for label, t_ours, t_theirs in results:
-        name = ".nii" if label == "nii" else ".nii.gz"
-        print(f"{name:<10}{t_ours:>12.3f}{t_theirs:>12.3f}{t_ours / t_theirs:>8.2f}")
+        print(
+            f"{names[label]:<30}{t_ours:>12.3f}{t_theirs:>12.3f}"
+            f"{t_ours / t_theirs:>8.2f}"
+        )
+    print(f"dcm2niix: {tool}; -z y compresses with {gzip_tool()}, level 6 unless -1")
+    print(f"dicomkit compresses with {deflater()[2]}, gzip members in threads")
     print(
-        f"of which col.volume() (read, decode, rescale, stack): {t_volume:.3f} s; "
-        f"the NIfTI sink: ~{results[0][1] - t_volume:.3f} s (.nii)"
+        "file sizes MB: "
+        + ", ".join(f"{k} {v / 1e6:.1f}" for k, v in sizes.items() if v is not None)
     )
+    print("dicomkit stages (best of each):")
+    for name, seconds in stages.items():
+        print(f"  {name:<44}{seconds:>8.3f} s")
     return 0
+
+
+def _size(work: Path, label: str) -> int | None:
+    found = [p for p in (work / label).glob("*.nii*") if p.is_file()]
+    return found[0].stat().st_size if found else None
+
+
+def _stages(col: dk.Collection, uid: str, repeat: int) -> dict[str, float]:
+    """Where dicomkit's time goes, each stage the best of ``repeat``."""
+    from dicomkit.export import nifti_image
+    from dicomkit.io import nifti as nifti_io
+    from dicomkit.io.pixels import read_stored
+
+    paths = col.instances["path"].to_list()
+    found: dict[str, float] = {}
+
+    def clock(name: str, run: Callable[[], object]) -> object:
+        result: object = None
+        for _ in range(repeat):
+            start = time.perf_counter()
+            result = run()
+            elapsed = time.perf_counter() - start
+            found[name] = min(found.get(name, float("inf")), elapsed)
+        return result
+
+    clock(
+        "read_stored of every file (header + pixels)",
+        lambda: [read_stored(p) for p in paths],
+    )
+    stored = clock(
+        "col.volume(stored=True) (the export's)", lambda: col.volume(uid, stored=True)
+    )
+    clock("col.volume() (public: float32 HU)", lambda: col.volume(uid))
+    vol: Any = stored
+    image = nifti_image(
+        vol.array, vol.affine, rescale=vol.metadata.get("stored_rescale")
+    )
+    with tempfile.TemporaryDirectory(prefix="dicomkit-nifti-stage-") as tmp:
+        for compress in (False, True):
+            target = Path(tmp) / ("v.nii.gz" if compress else "v.nii")
+
+            def write(target: Path = target, compress: bool = compress) -> None:
+                with target.open("wb") as fp:
+                    nifti_io.nifti_writer(image, compress=compress)(fp)
+                    fp.flush()
+                    os.fsync(fp.fileno())
+
+            clock(f"write {target.name} (+ one fsync)", write)
+    return found
 
 
 def _check_same(work: Path, *, compress: bool) -> None:

@@ -319,7 +319,9 @@ class Collection:
         settings = Settings.make(key, options, allow_burned_in=allow_burned_in)
         return DeidentifyPlan(self, settings, wrap=Collection)
 
-    def volume(self, series_uid: str, *, allow_irregular: bool = False) -> Volume:
+    def volume(
+        self, series_uid: str, *, allow_irregular: bool = False, stored: bool = False
+    ) -> Volume:
         """A series as a ``(z, y, x)`` float array with spacing and affine.
 
         A clean repeat (echoes, phases, b-values …) is ``(t, z, y, x)``; multi-frame
@@ -329,6 +331,9 @@ class Collection:
         volume (localizer inside, repeated or missing positions, irregular spacing,
         mixed formats) raises :class:`~dicomkit.exceptions.NotAVolumeError` quoting
         the verify finding, unless ``allow_irregular=True``.
+        ``stored=True`` keeps the stored integers where every slice has one linear
+        rescale, with ``vol.metadata["stored_rescale"] = (slope, intercept)`` (what
+        the NIfTI export writes; see :func:`dicomkit.volume.build_volume`).
 
         Examples
         --------
@@ -341,7 +346,7 @@ class Collection:
             raise UnknownUIDError(
                 series_uid, "SeriesInstanceUID", _closest(series_uid, uids)
             )
-        return build_volume(series, allow_irregular=allow_irregular)
+        return build_volume(series, allow_irregular=allow_irregular, stored=stored)
 
     def varying_attributes(self) -> pl.DataFrame:
         """The DICOM attributes that take more than one value across the instances.

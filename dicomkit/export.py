@@ -83,6 +83,8 @@ class VolumeLike(Protocol):
     def repeat_values(self) -> list[Any]: ...
     @property
     def frame_numbers(self) -> list[int]: ...
+    @property
+    def metadata(self) -> dict[str, Any]: ...
 
 
 class ExportSource(Protocol):
@@ -97,7 +99,7 @@ class ExportSource(Protocol):
     def __getitem__(self, uid: str) -> ExportSource: ...
     def verify(self) -> pl.DataFrame: ...
     def volume(
-        self, series_uid: str, *, allow_irregular: bool = False
+        self, series_uid: str, *, allow_irregular: bool = False, stored: bool = False
     ) -> VolumeLike: ...
     def split_series(
         self, uid: str | None = None, *, repeats: Repeats = ..., key: str | None = ...
@@ -115,6 +117,7 @@ def nifti_image(
     slice_thickness: float | None = None,
     repetition_s: float | None = None,
     reuse: bool = False,
+    rescale: tuple[float, float] | None = None,
 ) -> Any:
     """A ``nibabel.Nifti1Image`` of a ``(z, y, x)`` / ``(t, z, y, x)`` array.
 
@@ -125,20 +128,26 @@ def nifti_image(
     (:func:`dicomkit.nifti.storage_array`), without scaling. A single slice gets
     ``slice_thickness`` as its voxel depth, as dcm2niix does. With ``reuse``,
     ``array`` is overwritten by the stored values (see
-    :func:`dicomkit.nifti.storage_array`).
+    :func:`dicomkit.nifti.storage_array`). With ``rescale = (slope, intercept)``
+    ``array`` holds a volume's stored integers: they are written as they are,
+    with ``scl_slope``/``scl_inter`` (as dcm2niix does), so readers get the
+    modality values ``stored × slope + intercept``.
     """
     nib = require_nibabel()
     lps = np.array(lps_affine, dtype=np.float64)
     if array.shape[-3] == 1 and slice_thickness:
         lps[:3, 2] *= float(slice_thickness) / float(np.linalg.norm(lps[:3, 2]))
     ras = nifti.ras_affine(lps)
-    stored = nifti.storage_array(array, reuse=reuse)
+    if rescale is not None and array.dtype.kind in "iu":
+        stored, (slope, inter) = array, rescale
+    else:
+        stored, slope, inter = nifti.storage_array(array, reuse=reuse), 1.0, 0.0
     data = nifti.nifti_array(stored)  # a view: NIfTI's order
     dtype = data.dtype
     image = nib.Nifti1Image(data, ras)
     header = image.header
     header.set_data_dtype(dtype)
-    header.set_slope_inter(1.0, 0.0)
+    header.set_slope_inter(slope, inter)
     image.set_sform(ras, code=1)
     if nifti.is_orthogonal(ras):
         image.set_qform(ras, code=1)
@@ -465,6 +474,7 @@ def _export_one(
         slice_thickness=thickness,
         repetition_s=repetition / 1000 if repetition and volume.repeat_key else None,
         reuse=True,  # the volume is this export's own: its buffer holds the integers
+        rescale=None if fill is not None else volume.metadata.get("stored_rescale"),
     )
     _check_inside(top, job.path)
     write_file(
@@ -506,7 +516,7 @@ def _joined(first: str | None, second: str) -> str:
 
 def _volume(job: _Job, *, allow_gaps: bool) -> tuple[VolumeLike, nifti.GapFill | None]:
     try:
-        return job.col.volume(job.uid), None
+        return job.col.volume(job.uid, stored=True), None
     except NotAVolumeError:
         if not allow_gaps:
             raise

@@ -213,19 +213,22 @@ def slice_corner_error(
     iop = np.asarray(orientation, dtype=np.float64)
     dy, dx = (float(v) for v in pixel_spacing[:2])
     row_dir, col_dir = iop[:3], iop[3:6]
-    flip = LPS_TO_RAS[:3, :3]
-    worst = 0.0
-    for index, position in enumerate(positions):
-        if position is None:
-            continue
-        k = slots[index] if slots is not None else index
-        ipp = np.asarray(position, dtype=np.float64)
-        for i in (0, columns - 1):
-            for j in (0, rows - 1):
-                dicom = flip @ (ipp + i * dx * row_dir + j * dy * col_dir)
-                nifti = (a @ np.array([i, j, k, 1.0]))[:3]
-                worst = max(worst, float(np.linalg.norm(dicom - nifti)))
-    return worst
+    kept = [(i, p) for i, p in enumerate(positions) if p is not None]
+    if not kept:
+        return 0.0
+    ks = np.asarray(
+        [slots[i] if slots is not None else i for i, _ in kept], dtype=np.float64
+    )
+    ipp = np.asarray([p for _, p in kept], dtype=np.float64)  # (m, 3)
+    ij = np.array(
+        [(i, j) for i in (0, columns - 1) for j in (0, rows - 1)], dtype=np.float64
+    )  # the 4 corners (column, row)
+    in_plane = ij[:, :1] * dx * row_dir + ij[:, 1:] * dy * col_dir  # (4, 3)
+    dicom = (ipp[:, None, :] + in_plane[None, :, :]) * np.diag(LPS_TO_RAS)[:3]
+    nifti = (
+        (ij @ a[:3, :2].T)[None, :, :] + ks[:, None, None] * a[:3, 2] + a[:3, 3]
+    )  # (m, 4, 3)
+    return float(np.max(np.linalg.norm(dicom - nifti, axis=2)))
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,9 @@ from dicomkit.io.multiframe import (
     NEEDS_NIBABEL,
     multiframe_files,
     read_frame_geometry,
-    untile_mosaic,
 )
-from dicomkit.io.pixels import load_pixels
 from dicomkit.nifti import Tilt
+from dicomkit.stacking import stack_pixels
 from dicomkit.verify import BLOCKING_CHECKS, verify
 from dicomkit.window import dicom_window
 
@@ -65,7 +64,10 @@ class Volume:
         objects the PixelValueTransformationSequence of each frame; for RT Dose
         the DoseGridScaling, in Gy), ``(z, y, x)``; ``(t, z, y, x)`` for a clean
         repeat (echoes, phases, b-values …), whose values along ``t`` are
-        ``repeat_values``.
+        ``repeat_values``. Only from ``col.volume(uid, stored=True)`` (what the
+        NIfTI export reads), when every plane has one linear rescale: the
+        files' stored integers instead, with ``metadata["stored_rescale"]``
+        ``= (slope, intercept)``.
     spacing
         ``(dz, dy, dx)`` in mm: PixelSpacing (row spacing ``dy``, column spacing
         ``dx``) and ``dz``, the median step between neighbouring positions
@@ -112,7 +114,7 @@ class Volume:
         ``allow_irregular=True``), ``no_geometry`` (why ``affine`` is None),
         ``mosaic_tiles``; ``window``, the ``(center, width)`` of the middle
         slice's WindowCenter and WindowWidth when its file has them
-        (``dk.plot.montage`` uses it).
+        (``dk.plot.montage`` uses it); ``stored_rescale`` (see ``array``).
 
     Examples
     --------
@@ -237,8 +239,16 @@ def viewing_order(series: pl.DataFrame) -> list[dict[str, Any]]:
 # -- the volume -----------------------------------------------------------------------
 
 
-def build_volume(series: pl.DataFrame, *, allow_irregular: bool = False) -> Volume:
+def build_volume(
+    series: pl.DataFrame, *, allow_irregular: bool = False, stored: bool = False
+) -> Volume:
     """Stack the instances of one series (the rows of ``series``) into a Volume.
+
+    With ``stored`` (what the NIfTI export asks for), a 3-D volume whose planes
+    share one linear rescale keeps the *stored* values (e.g. ``int16``) in
+    ``array`` and says how to get the modality values in
+    ``metadata["stored_rescale"] = (slope, intercept)``; without it (as
+    ``col.volume()``), ``array`` is always the ``float32`` modality values.
 
     Raises
     ------
@@ -290,7 +300,9 @@ def build_volume(series: pl.DataFrame, *, allow_irregular: bool = False) -> Volu
     if blocking.height:
         metadata["irregular"] = sorted(set(blocking["check"]))
     dy, dx = _pixel_spacing(uid, planes, allow_irregular=allow_irregular)
-    images = _pixels(uid, [p for stack in stacks for p in stack], metadata)
+    images = stack_pixels(
+        uid, [p for stack in stacks for p in stack], metadata, stored=stored
+    )
     array = images.reshape(len(stacks), len(stacks[0]), *images.shape[1:])
     if axis is None:
         array = array[0]
@@ -366,58 +378,6 @@ def _pixel_spacing(
         )
         raise NotAVolumeError(msg)
     return float(first[0]), float(first[1])
-
-
-def _pixels(
-    uid: str, planes: list[dict[str, Any]], metadata: dict[str, Any]
-) -> npt.NDArray[np.float32]:
-    """The planes' values, each file decoded (and a mosaic un-tiled) once and kept
-    only until its last plane is stacked; modality LUT applied per frame."""
-    uses: dict[str, int] = {}
-    for p in planes:
-        uses[p["path"]] = uses.get(p["path"], 0) + 1
-    files: dict[str, npt.NDArray[Any]] = {}
-    images = []
-    for p in planes:
-        path = p["path"]
-        per_frame = bool(p.get("frame_rescale"))
-        if path not in files:
-            data = load_pixels(
-                path, rescale=not per_frame, transfer_syntax=p.get("TransferSyntaxUID")
-            )
-            if p["tile"] is not None:
-                data = untile_mosaic(data[0], int(p["n_tiles"]))
-            files[path] = data
-        data = files[path]
-        index = p["tile"] if p["tile"] is not None else p["frame"]
-        image = data[min(index, len(data) - 1)]
-        if per_frame:
-            slope, intercept = p["RescaleSlope"], p.get("RescaleIntercept") or 0.0
-            image = image.astype(np.float64) * slope + intercept
-        images.append(np.asarray(image, dtype=np.float32))
-        uses[path] -= 1
-        if not uses[path]:
-            del files[path]
-    shapes = {image.shape for image in images}
-    if len(shapes) > 1:
-        msg = f"series {uid}: slices have different shapes {sorted(shapes)}; split it first"
-        raise NotAVolumeError(msg)
-    units = {p.get("RescaleType") for p in planes} - {None}
-    if len(units) == 1:
-        metadata["units"] = units.pop()
-    mapping = [p for p in planes if p.get("real_world_mapping")]
-    if mapping:
-        applied = all(p.get("frame_rescale") for p in mapping)
-        metadata["real_world_value_mapping"] = (
-            f"{len(mapping)} of {len(planes)} images carry a "
-            f"{mapping[0]['real_world_mapping']}; not applied: the array holds "
-            + (
-                "the modality values of the PixelValueTransformationSequence"
-                if applied
-                else "the stored values (no modality LUT in the file)"
-            )
-        )
-    return np.stack(images)
 
 
 def _affine(

@@ -51,6 +51,7 @@ LAYER_OF: dict[str, str] = {
     "dicomkit.pipeline": "compose",
     "dicomkit.plan": "compose",
     "dicomkit.volume": "compose",
+    "dicomkit.stacking": "compose",
     "dicomkit.export": "compose",
     "dicomkit.collection": "face",
     "dicomkit.lazy": "top",

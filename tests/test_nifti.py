@@ -515,7 +515,7 @@ def test_a_4d_volume_is_one_file_t_major(tmp_path, monkeypatch):
     col = dk.scan(tmp_path / "src", progress=False)
     real = dk.Collection.volume
 
-    def volume(self, uid, *, allow_irregular=False):
+    def volume(self, uid, *, allow_irregular=False, stored=False):
         rows = self.instances.filter(pl.col("SeriesInstanceUID") == uid)
         parts = [
             real(
@@ -560,3 +560,121 @@ def test_a_4d_volume_is_one_file_t_major(tmp_path, monkeypatch):
         np.testing.assert_array_equal(data[:, :, k, t], ds.pixel_array.T)
         ipp = np.asarray(ds.ImagePositionPatient, float) * [-1, -1, 1]
         np.testing.assert_allclose((image.affine @ [0, 0, k, 1])[:3], ipp, atol=TOL_MM)
+
+
+# -- the fast export: stored integers with scl_slope/scl_inter, the writer ----------
+
+
+def test_export_keeps_the_stored_integers_with_the_rescale_in_the_header(tmp_path):
+    """A CT of uint16 stored values, intercept −1024: the file holds the stored
+    values and scl_inter = −1024 (as dcm2niix), and reads back as col.volume()'s
+    HU; col.volume() itself is unchanged (float32 HU)."""
+    write_series(tmp_path / "src", SPECS["axial"])
+    col = dk.scan(tmp_path / "src", progress=False)
+    uid = str(col.series["SeriesInstanceUID"][0])
+    manifest = col.to_nifti(tmp_path / "out", compress=False)
+    image = load_nii(manifest["path"][0])
+    assert image.get_data_dtype() == np.uint16
+    proxy: Any = image.dataobj  # nibabel keeps the file's scaling here
+    assert (proxy.slope, proxy.inter) == (1.0, -1024.0)
+    raw = np.asanyarray(proxy.get_unscaled())
+    assert raw[3, 2, 1] == SPECS["axial"].stored(1)[2, 3]  # (x, y, z) = column, row
+    vol = col.volume(uid)
+    assert vol.array.dtype == np.float32
+    assert "stored_rescale" not in vol.metadata
+    np.testing.assert_array_equal(image.get_fdata(), nifti.nifti_array(vol.array))
+    stored = col.volume(uid, stored=True)
+    assert stored.array.dtype == np.uint16
+    assert stored.metadata["stored_rescale"] == (1.0, -1024.0)
+    np.testing.assert_array_equal(stored.array.astype(np.float32) - 1024, vol.array)
+
+
+def test_a_rescale_that_varies_per_slice_is_written_as_float(tmp_path):
+    paths = write_series(tmp_path / "src", SPECS["axial"])
+    for k, path in enumerate(paths):  # slope 1 for half the slices, 0.5 for the rest
+        ds = pydicom.dcmread(path)
+        ds.RescaleSlope = 1 if k % 2 else 0.5
+        ds.save_as(path)
+    col = dk.scan(tmp_path / "src", progress=False)
+    vol = col.volume(str(col.series["SeriesInstanceUID"][0]), stored=True)
+    assert vol.array.dtype == np.float32
+    assert "stored_rescale" not in vol.metadata
+    manifest = col.to_nifti(tmp_path / "out", compress=False)
+    image = load_nii(manifest["path"][0])
+    proxy: Any = image.dataobj
+    assert (proxy.slope, proxy.inter) == (1.0, 0.0)
+    np.testing.assert_array_equal(image.get_fdata(), nifti.nifti_array(vol.array))
+
+
+@pytest.mark.parametrize("isal", [True, False])
+@pytest.mark.parametrize("name", ["axial", "tilted"])
+def test_the_writer_writes_the_bytes_nibabel_writes(tmp_path, monkeypatch, name, isal):
+    """Header and voxels written straight from memory: byte for byte
+    nibabel's own ``to_stream`` (qform and sform, a sheared one too), and the
+    parallel gzip members are one gzip stream of the same bytes."""
+    import gzip
+    import io
+
+    from dicomkit.export import nifti_image
+    from dicomkit.io import nifti as nifti_io
+
+    if isal:
+        pytest.importorskip("isal")
+    else:  # without ISA-L: the standard library's zlib
+        monkeypatch.setitem(sys.modules, "isal", None)
+    assert nifti_io.deflater()[2].startswith("isal" if isal else "zlib")
+    write_series(tmp_path / "src", SPECS[name])
+    col = dk.scan(tmp_path / "src", progress=False)
+    vol = col.volume(str(col.series["SeriesInstanceUID"][0]), stored=True)
+    assert vol.affine is not None
+    image = nifti_image(vol.array, vol.affine, rescale=vol.metadata["stored_rescale"])
+    reference = io.BytesIO()
+    image.to_stream(reference)
+    ours = io.BytesIO()
+    nifti_io.nifti_writer(image, compress=False)(ours)
+    assert ours.getvalue() == reference.getvalue()
+    for threads in (1, 3):
+        packed = io.BytesIO()
+        old = nifti_io.CHUNK
+        nifti_io.CHUNK = 1000  # many members even for a small volume
+        try:
+            nifti_io.nifti_writer(image, compress=True, threads=threads)(packed)
+        finally:
+            nifti_io.CHUNK = old
+        assert packed.getvalue().count(b"\x1f\x8b\x08") >= 9  # gzip members
+        assert gzip.decompress(packed.getvalue()) == reference.getvalue()
+        path = tmp_path / f"{name}{threads}.nii.gz"
+        path.write_bytes(packed.getvalue())
+        plain = tmp_path / f"{name}{threads}.nii"
+        plain.write_bytes(reference.getvalue())
+        np.testing.assert_array_equal(
+            load_nii(path).get_fdata(), load_nii(plain).get_fdata()
+        )
+
+
+def test_slice_corner_error_measures_the_worst_corner():
+    """0 for the true affine; a shift of the slice axis shows at the last slice,
+    counted at its slot (after a gap), and a slice without position is skipped."""
+    iop = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]  # sagittal
+    lps = np.eye(4)
+    lps[:3, 0] = np.asarray(iop[:3]) * 0.7
+    lps[:3, 1] = np.asarray(iop[3:]) * 0.8
+    lps[:3, 2] = [2.5, 0.0, 0.0]
+    lps[:3, 3] = [10.0, -5.0, 30.0]
+    positions = [list(lps[:3, 3] + k * lps[:3, 2]) for k in (0, 1, 3)]
+    kwargs: dict[str, Any] = {
+        "rows": 6,
+        "columns": 5,
+        "orientation": iop,
+        "pixel_spacing": [0.8, 0.7],
+    }
+    ras = nifti.ras_affine(lps)
+    assert nifti.slice_corner_error(
+        ras, positions, slots=[0, 1, 3], **kwargs
+    ) == pytest.approx(0, abs=1e-9)
+    assert nifti.slice_corner_error(ras, positions, **kwargs) == pytest.approx(2.5)
+    shifted = ras.copy()
+    shifted[:3, 2] += [0.0, 0.1, 0.0]
+    assert nifti.slice_corner_error(
+        shifted, [*positions, None], slots=[0, 1, 3, 4], **kwargs
+    ) == pytest.approx(0.3)

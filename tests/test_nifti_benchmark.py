@@ -17,6 +17,9 @@ def test_benchmark_runs_on_a_tiny_series(tmp_path: Path, monkeypatch, capsys) ->
     assert "3-slice 512×512 CT" in out
     assert ".nii.gz" in out
     assert "col.volume()" in out
+    assert "dcm2niix -z y -1" in out  # dcm2niix at its fastest gzip level
+    assert "write v.nii.gz" in out  # the stages
+    assert "-z y compresses with" in out
     assert (tmp_path / f"dicomkit-nifti-bench-3-v{bench.VERSION}" / "complete").exists()
     assert (
         len(

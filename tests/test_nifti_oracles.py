@@ -2,7 +2,9 @@
 
 Both run on the same DICOM files as dicomkit: the generated series of
 :mod:`tests.series_factory` (axial, sagittal, coronal, oblique, tilted, reversed
-file order, a gap) and ``data/sample/``. Wherever both make the same volume,
+file order, a gap), the generated multi-frame objects of
+:mod:`tests.multiframe_factory` (enhanced CT, enhanced MR of 56 positions × 2
+phases as 4-D, SEG, RT Dose; against dcm2niix) and ``data/sample/``. Wherever both make the same volume,
 every voxel of dicomkit's file must map to a voxel of the other's by an exact
 permutation/flip of axes (the tools store rows in different orders), the eight
 corners must be at the same place within 1e-3 mm, and the voxel values equal.
@@ -19,6 +21,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -28,6 +31,7 @@ import pytest
 
 import dicomkit as dk
 from dicomkit import nifti
+from tests import multiframe_factory as mf
 from tests.conftest import SAMPLE
 from tests.series_factory import SPECS, write_series
 
@@ -76,6 +80,14 @@ EXPLANATIONS = {
         "newer copy (patient C's knee) as the instance, so patient B's SAG T1 has "
         "19 slices; dcm2niix stacks both files (20): dicomkit's 19 planes are 19 "
         "of dcm2niix's 20"
+    ),
+    "rtdose_dcm2niix": (
+        "RT Dose: dcm2niix converts the grid but ignores GridFrameOffsetVector (its "
+        "frames are 1 mm apart, not 3 mm: the last one 97 × 2 = 194 mm short) and "
+        "writes the stored integers without DoseGridScaling (scl_slope 1: its voxels "
+        "are dicomkit's Gy / DoseGridScaling). With its slice axis stretched to the "
+        "offsets and its values scaled, it is dicomkit's file: same corners, same "
+        "voxels"
     ),
     "truncated_drops_series": (
         "one file of the CT abdomen is truncated: dcm2niix writes nothing for the "
@@ -208,6 +220,20 @@ def assert_verdict(
         span = np.linalg.norm(slice_step(ours)) * (n_ours - 1)
         spread = span / (n_theirs - 1)
         assert np.linalg.norm(slice_step(theirs)) == pytest.approx(spread, abs=1e-3)
+    elif verdict == "rtdose_dcm2niix":
+        assert not match.embedded, (what, match)
+        offset_mm = float(np.linalg.norm(slice_step(ours)))
+        assert offset_mm == pytest.approx(3.0), what  # GridFrameOffsetVector
+        assert np.linalg.norm(slice_step(theirs)) == pytest.approx(1.0), what
+        assert match.worst_mm == pytest.approx((n_ours - 1) * (offset_mm - 1), abs=1e-3)
+        fixed = theirs.affine.copy()
+        fixed[:3, 2] *= offset_mm / np.linalg.norm(fixed[:3, 2])
+        scaled = np.asarray(theirs.dataobj).astype(np.float64) * RTDOSE_SCALING
+        repaired = nib.Nifti1Image(scaled.astype(np.float32), fixed)
+        again = compare(ours, repaired)
+        assert again.embedded, (what, again)
+        assert again.worst_mm < TOL_MM, (what, again)  # all eight corners
+        assert again.values_equal, (what, again)
     elif verdict == "uid_conflict":
         assert n_theirs == n_ours + 1, (what, match)
         assert match.embedded, (what, match)  # ours is a sub-block of theirs
@@ -304,7 +330,84 @@ def test_expected_tables_are_complete():
     for verdicts in GENERATED_EXPECTED.values():
         assert set(verdicts) <= set(EXPLANATIONS)
     assert {v for _, v in SAMPLE_EXPECTED.values()} <= set(EXPLANATIONS)
+    assert {v for _, _, v in MULTIFRAME_EXPECTED.values()} <= set(EXPLANATIONS)
     assert set(SITK_SAMPLE_EXPECTED.values()) <= set(EXPLANATIONS)
+
+
+# -- generated multi-frame objects: enhanced CT/MR, SEG, RT Dose ----------------------
+
+RTDOSE_SCALING = 0.0001
+
+#: One file each (tests.multiframe_factory) → (its builder, the shape of dicomkit's
+#: NIfTI, dcm2niix's verdict). Geometry only in functional groups (enhanced, SEG)
+#: or in GridFrameOffsetVector (RT Dose).
+MULTIFRAME_EXPECTED: dict[str, tuple[Any, tuple[int, ...], str]] = {
+    # 2 frames of 512×512, PixelSpacing only in the shared PixelMeasuresSequence
+    "enhanced_ct": (mf.enhanced_ct, (512, 512, 2), "same"),
+    # HU per frame (PixelValueTransformationSequence), 3 frames
+    "enhanced_ct_per_frame_hu": (
+        lambda path: mf.enhanced_ct(
+            path,
+            z=(-120.0, -119.375, -118.75),
+            shape=(64, 48),
+            intercepts=(-1024, -1000, -1024),
+        ),
+        (48, 64, 3),
+        "same",
+    ),
+    # 112 frames = 56 oblique positions × 2 phases, stored interleaved: 4-D for both
+    "enhanced_mr_56x2": (mf.enhanced_mr, (20, 24, 56, 2), "same"),
+    # 3 binary frames on an oblique plane, 0.81 mm
+    "segmentation": (mf.segmentation, (40, 48, 3), "same"),
+    # 98 frames 3 mm apart, DoseGridScaling to Gy
+    "rtdose": (
+        lambda path: mf.rtdose(path, scaling=RTDOSE_SCALING),
+        (56, 40, 98),
+        "rtdose_dcm2niix",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def multiframe(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[Path, Path]]:
+    """Each object in its folder: dicomkit's file and dcm2niix's."""
+    top = tmp_path_factory.mktemp("multiframe_oracles")
+    out = {}
+    for name, (build, _, _) in MULTIFRAME_EXPECTED.items():
+        build(top / "src" / name / "object.dcm")
+        col = dk.scan(top / "src" / name, progress=False)
+        manifest = col.to_nifti(top / "dicomkit" / name, compress=False)
+        assert manifest["status"].to_list() == ["written"], manifest["reason"]
+        theirs = run_dcm2niix(top / "src" / name, top / "dcm2niix" / name)
+        assert len(theirs) == 1, (name, sorted(theirs))  # one file each, no split
+        out[name] = (Path(manifest["path"][0]), next(iter(theirs.values())))
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(MULTIFRAME_EXPECTED))
+def test_multiframe_objects_against_dcm2niix(multiframe, name):
+    _, shape, verdict = MULTIFRAME_EXPECTED[name]
+    ours_path, theirs_path = multiframe[name]
+    mine, theirs = load(ours_path), load(theirs_path)
+    assert mine.shape == shape
+    assert theirs.shape == shape  # dcm2niix makes the same grid (the 4-D MR too)
+    what = f"{name} vs dcm2niix: {EXPLANATIONS[verdict]}"
+    assert_verdict(verdict, compare(mine, theirs), what, mine, theirs)
+
+
+def test_the_4d_enhanced_mr_has_the_phases_along_t(multiframe):
+    """Both put phase 1 then phase 2 along t (the factory's voxels say 100 × t + p)."""
+    import json
+
+    ours_path, theirs_path = multiframe["enhanced_mr_56x2"]
+    for path in (ours_path, theirs_path):
+        data = np.asarray(load(path).dataobj)
+        assert data[0, 0, 0, 1] - data[0, 0, 0, 0] == 100
+    car = json.loads(ours_path.with_suffix(".json").read_text())
+    assert car["RepeatKey"] == "TemporalPositionIndex"
+    assert car["RepeatValues"] == [1, 2]
 
 
 # -- the sample ----------------------------------------------------------------------

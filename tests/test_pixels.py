@@ -179,3 +179,114 @@ def test_volume_is_in_geometric_order(col: dk.Collection) -> None:
         shuffled.volume(TILTED).sop_instance_uids
         == col.volume(TILTED).sop_instance_uids
     )
+
+
+# -- the native fast path: the bytes of the file, the values of pydicom -------------
+
+
+def _pydicom_stored(path: Path) -> np.ndarray:
+    """What pydicom's own decode gives (the reference of the native path)."""
+    import warnings
+
+    from pydicom import dcmread
+    from pydicom.dataset import FileMetaDataset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = dcmread(path, force=True)
+        meta = getattr(ds, "file_meta", None)
+        if meta is None or "TransferSyntaxUID" not in meta:  # an ACR-NEMA file
+            ds.file_meta = meta if meta is not None else FileMetaDataset()
+            ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        array = ds.pixel_array
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    return array[np.newaxis] if frames == 1 else array
+
+
+def _readable_images() -> list[Path]:
+    from pydicom import dcmread
+
+    found = []
+    for folder in (SAMPLE, pydicom_test_files()):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            try:
+                ds = dcmread(path, stop_before_pixels=True)
+            except Exception:  # noqa: BLE001 - not DICOM: not this test's subject
+                continue
+            if "Rows" in ds and "BitsAllocated" in ds:
+                found.append(path)
+    return found
+
+
+def test_native_reading_gives_pydicoms_values_on_every_shipped_file() -> None:
+    """Every image of the sample and of pydicom's test files that pydicom decodes:
+    dicomkit's values (native path or pydicom's) are pydicom's, in dtype and shape."""
+    from dicomkit.io import pixels
+
+    native = compared = 0
+    calls: list[bool] = []
+    fast, slow = pixels._fast_native, pixels._native_frames
+
+    def spy(real):  # which files took a native path
+        def spied(*args, **kwargs):
+            out = real(*args, **kwargs)
+            calls.append(out is not None)
+            return out
+
+        return spied
+
+    pixels._fast_native = spy(fast)
+    pixels._native_frames = spy(slow)
+    try:
+        for path in _readable_images():
+            try:
+                expected = _pydicom_stored(path)
+            except Exception:  # noqa: BLE001 - pydicom cannot decode it either
+                continue
+            calls.clear()
+            try:
+                ours, _ = pixels.read_stored(path)
+            except (dk.TruncatedFileError, dk.MissingDecoderError):
+                continue
+            assert ours.dtype == expected.dtype, path
+            assert ours.shape == expected.shape, path
+            assert np.array_equal(ours, expected), path
+            compared += 1
+            native += any(calls)
+    finally:
+        pixels._fast_native, pixels._native_frames = fast, slow
+    assert compared > 100
+    assert native > 60  # most shipped files are native little endian
+
+
+def test_native_reading_corrects_unused_high_bits_as_pydicom(
+    tmp_path: Path, make_file: MakeFile
+) -> None:
+    """Garbage above BitsStored: cleared (unsigned) or the sign (signed)."""
+    from pydicom import dcmread
+
+    from dicomkit.io import pixels
+
+    for signed in (0, 1):
+        ds = dcmread(make_file(f"bits{signed}.dcm"))
+        path = tmp_path / f"garbage{signed}.dcm"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+        ds.PixelRepresentation = signed
+        n = int(ds.Rows) * int(ds.Columns)
+        values = (np.arange(n, dtype=np.uint16) * 37) | 0xA000  # high bits set
+        ds.PixelData = values.tobytes()
+        ds.save_as(path)
+        ours, _ = pixels.read_stored(path)
+        assert np.array_equal(ours, _pydicom_stored(path))
+        assert int(ours.max()) < 2**12
+
+
+def test_native_reading_of_a_short_pixel_element_says_truncated(
+    tmp_path: Path, make_file: MakeFile
+) -> None:
+    path = make_file("short.dcm")
+    data = path.read_bytes()
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(data[:-4])  # the last 4 pixel bytes are missing
+    with pytest.raises(dk.TruncatedFileError, match="truncated DICOM file"):
+        dk.load_pixels(cut)
