@@ -32,6 +32,7 @@ from dicomkit.exceptions import (
 )
 from dicomkit.io import fastread
 from dicomkit.io.dicomweb import is_url, read_instance
+from dicomkit.io.fastvalue import Fallback
 from dicomkit.io.header import (
     BoundedReader,
     decoded_syntax,
@@ -216,7 +217,7 @@ def _fast_native(
             reader_fp = cast("io.BufferedReader", fp)  # open_regular's buffered file
             if reader_fp.readinto(array.data.cast("B")) != expected:
                 return None
-    except (OSError, fastread._Fallback, fastread.TooLarge, ValueError):
+    except (OSError, Fallback, fastread.TooLarge, ValueError):
         return None
     _correct_bits(array, ds)
     return array, ds
