@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -57,8 +57,10 @@ __all__ = [
     "MAX_ELEMENTS",
     "MAX_HEADER_BYTES",
     "SHORT_VRS",
+    "PixelLocation",
     "ReadPlan",
     "TooLarge",
+    "locate_pixel_data",
     "read_fast",
 ]
 
@@ -434,3 +436,52 @@ def _skip_undefined(
             modes.append(mode or un)
         else:
             pos += length
+
+
+@dataclass(frozen=True)
+class PixelLocation:
+    """Where the PixelData value of a native little-endian Part 10 file lies."""
+
+    #: The file's transfer syntax UID.
+    syntax: str
+    #: The raw ``(VR, bytes)`` of the plan's elements found before PixelData.
+    raw: dict[int, tuple[str, bytes]]
+    #: File offset of the first pixel byte, and the value's length.
+    start: int
+    length: int
+
+
+def locate_pixel_data(
+    fp: BinaryIO, size: int, plan: ReadPlan, syntaxes: Mapping[str, bool]
+) -> PixelLocation | None:
+    """Walk a Part 10 file's header (as a scan does) to its (7FE0,0010) element.
+
+    ``syntaxes`` maps the transfer syntaxes to accept to whether they are
+    implicit VR. None for anything else: no ``DICM``, another syntax, no
+    PixelData, an OB/OW header that is not where it should be, or a header the
+    fast walker leaves to pydicom.
+    """
+    reader = _Reader(fp, size)
+    try:
+        if reader.buf[128:132] != b"DICM":
+            return None
+        pos, syntax, _ = _meta(reader)
+        implicit = syntaxes.get(syntax or "")
+        if syntax is None or implicit is None:
+            return None
+        raw: dict[int, tuple[str, bytes]] = {}
+        pos, has_pixels = _walk(reader, pos, implicit, plan, raw)
+        if not has_pixels:
+            return None
+        n = 8 if implicit else 12
+        at = reader.need(pos, n)
+        head = reader.buf[at : at + n]
+    except Fallback:
+        return None
+    if _TAG.unpack_from(head) != (0x7FE0, 0x0010):
+        return None
+    if implicit:
+        return PixelLocation(syntax, raw, pos + 8, int.from_bytes(head[4:8], "little"))
+    if head[4:6] not in (b"OB", b"OW"):
+        return None
+    return PixelLocation(syntax, raw, pos + 12, int.from_bytes(head[8:12], "little"))

@@ -8,11 +8,9 @@ install (``pip install "dicomkit[codecs]"``).
 
 from __future__ import annotations
 
-import functools
-import io
 import os
 import warnings
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -30,9 +28,8 @@ from dicomkit.exceptions import (
     NotDicomError,
     TruncatedFileError,
 )
-from dicomkit.io import fastread
+from dicomkit.io import native
 from dicomkit.io.dicomweb import is_url, read_instance
-from dicomkit.io.fastvalue import Fallback
 from dicomkit.io.header import (
     BoundedReader,
     decoded_syntax,
@@ -40,33 +37,9 @@ from dicomkit.io.header import (
     read_header,
     sniff,
 )
-from dicomkit.io.walk import open_regular, os_path
+from dicomkit.io.walk import os_path
 
 __all__ = ["load_pixels", "read_dataset", "read_stored"]
-
-#: Uncompressed little-endian syntaxes whose pixels are read straight from the
-#: file's bytes (implicit VR, explicit VR).
-_NATIVE_LITTLE = {"1.2.840.10008.1.2": True, "1.2.840.10008.1.2.1": False}
-_PIXEL_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
-_UNDEFINED = 0xFFFFFFFF
-#: The attributes the native path needs, read by the scan's header walker.
-_FAST_KEYWORDS = (
-    "Rows",
-    "Columns",
-    "BitsAllocated",
-    "BitsStored",
-    "PixelRepresentation",
-    "SamplesPerPixel",
-    "NumberOfFrames",
-    "RescaleSlope",
-    "RescaleIntercept",
-    "RescaleType",
-    "ModalityLUTSequence",
-)
-_FAST_PLAN = fastread.ReadPlan.build(_FAST_KEYWORDS)
-_FAST_TAGS: dict[str, int] = {
-    k: t for k, t in zip(_FAST_KEYWORDS, _FAST_PLAN.tags, strict=True) if t is not None
-}
 
 _CODECS_HINT = (
     'install the decoders with: pip install "dicomkit[codecs]" '
@@ -114,7 +87,7 @@ def read_dataset(
     if is_url(path):
         return read_instance(str(path), stop_before_pixels=stop_before_pixels)
     ds, _ = _read(
-        path, transfer_syntax, stop_before_pixels=stop_before_pixels, native=False
+        path, transfer_syntax, stop_before_pixels=stop_before_pixels, direct=False
     )
     return ds
 
@@ -124,11 +97,11 @@ def _read(
     transfer_syntax: str | None,
     *,
     stop_before_pixels: bool,
-    native: bool,
+    direct: bool,
 ) -> tuple[Dataset, npt.NDArray[Any] | None]:
-    """The data set of ``path`` (as :func:`read_dataset`); with ``native``, also
+    """The data set of ``path`` (as :func:`read_dataset`); with ``direct``, also
     its stored pixels read straight from the file when they are uncompressed
-    little endian (:func:`_native_frames`), else None and the data set is read
+    little endian (:func:`~dicomkit.io.native.native_frames`), else None and the data set is read
     whole for pydicom to decode."""
     shown = os.fspath(path)
     frames: npt.NDArray[Any] | None = None
@@ -142,11 +115,11 @@ def _read(
                     msg = f"cannot read {shown!r} ({reason}): {message}"
                     raise NotDicomError(msg)
                 ds = dcmread(
-                    fp, stop_before_pixels=stop_before_pixels or native, force=True
+                    fp, stop_before_pixels=stop_before_pixels or direct, force=True
                 )
-                if native:
+                if direct:
                     _with_syntax(ds, transfer_syntax)
-                    frames = _native_frames(fp, ds, shown)
+                    frames = native.native_frames(fp, ds, shown)
                     if frames is None:  # not a simple native image: pydicom's way
                         fp.seek(0)
                         ds = dcmread(fp, force=True)
@@ -166,188 +139,6 @@ def _with_syntax(ds: Dataset, transfer_syntax: str | None) -> None:
         if syntax:
             ds.file_meta = meta if meta is not None else FileMetaDataset()
             ds.file_meta.TransferSyntaxUID = UID(syntax)
-
-
-def _fast_native(
-    path: str, out: npt.NDArray[Any] | None
-) -> tuple[npt.NDArray[Any], Dataset] | None:
-    """The stored pixels and the pixel-format data set of a Part 10 uncompressed
-    little-endian monochrome file, the header walked by the scan's own reader
-    (:mod:`dicomkit.io.fastread`, which reads exactly what pydicom reads) and the
-    pixel bytes read into ``out`` when it has the image's shape and type (else a
-    new array). None for anything it does not handle exactly (a Modality LUT
-    Sequence, a truncated file, another syntax …): :func:`_read` then opens the
-    file the pydicom way, which also says what is wrong with it.
-    """
-    try:
-        with open_regular(path) as fp:
-            size = os.fstat(fp.fileno()).st_size
-            reader = fastread._Reader(fp, size)
-            if reader.buf[128:132] != b"DICM":
-                return None
-            pos, syntax, _ = fastread._meta(reader)
-            implicit = _NATIVE_LITTLE.get(syntax or "")
-            if implicit is None:
-                return None
-            raw: dict[int, tuple[str, bytes]] = {}
-            pos, has_pixels = fastread._walk(reader, pos, implicit, _FAST_PLAN, raw)
-            if not has_pixels or _FAST_TAGS["ModalityLUTSequence"] in raw:
-                return None
-            at = reader.need(pos, 8 if implicit else 12)
-            head = reader.buf[at : at + (8 if implicit else 12)]
-            if head[:4] != _PIXEL_TAG:
-                return None
-            if implicit:
-                length, start = int.from_bytes(head[4:8], "little"), pos + 8
-            elif head[4:6] in (b"OB", b"OW"):
-                length, start = int.from_bytes(head[8:12], "little"), pos + 12
-            else:
-                return None
-            key = (syntax or "", *(raw.get(t) for t in _FAST_TAGS.values()))
-            ds, layout = _pixel_format(key)
-            if ds is None or layout is None or length == _UNDEFINED:
-                return None
-            dtype, shape = layout
-            expected = int(np.prod(shape)) * dtype.itemsize
-            if length < expected or start + expected > size:
-                return None  # truncated: the pydicom path says so
-            fits = out is not None and out.shape == shape and out.dtype == dtype
-            array = out if fits and out is not None else np.empty(shape, dtype=dtype)
-            fp.seek(start)
-            reader_fp = cast("io.BufferedReader", fp)  # open_regular's buffered file
-            if reader_fp.readinto(array.data.cast("B")) != expected:
-                return None
-    except (OSError, Fallback, fastread.TooLarge, ValueError):
-        return None
-    _correct_bits(array, ds)
-    return array, ds
-
-
-def _raw_value(element: tuple[str, bytes] | None) -> Any:
-    """A US, IS or DS value as pydicom would hold it (a number or DS text);
-    None when absent; ``...`` when several values or unreadable (not native)."""
-    if element is None:
-        return None
-    vr, data = element
-    if vr == "US":
-        return int.from_bytes(data, "little") if len(data) == 2 else ...
-    if vr in ("IS", "DS", "CS", "LO"):
-        text = data.decode("ascii", "replace").strip(" \0")
-        return ... if "\\" in text else text
-    return ...  # a sequence: ModalityLUTSequence is refused before
-
-
-@functools.lru_cache(maxsize=256)
-def _pixel_format(
-    key: tuple[Any, ...],
-) -> tuple[Dataset | None, tuple[np.dtype[Any], tuple[int, int, int]] | None]:
-    """The data set and layout of one pixel format: ``key`` is the syntax and the
-    raw elements of :data:`_FAST_KEYWORDS`. The files of a series share a few
-    formats, so each is converted (by pydicom, which is slow at it) once: the
-    data set is shared by those files and must not be modified."""
-    syntax, *elements = key
-    values = {k: _raw_value(e) for k, e in zip(_FAST_TAGS, elements, strict=True)}
-    ds = _format_dataset(values, syntax)
-    return ds, (None if ds is None else _layout(ds))
-
-
-def _format_dataset(values: dict[str, Any], syntax: str) -> Dataset | None:
-    """The pixel-format attributes as a data set (the values pydicom converts)."""
-    if any(v is ... for v in values.values()):
-        return None
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = UID(syntax)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for keyword, value in values.items():
-            if value is not None and value != "":
-                setattr(ds, keyword, value)
-    return ds
-
-
-def _layout(ds: Dataset) -> tuple[np.dtype[Any], tuple[int, int, int]] | None:
-    """dtype and ``(frames, rows, columns)`` of a native monochrome image whose
-    values the native path reads, else None."""
-    try:
-        bits = int(ds.BitsAllocated)
-        stored = int(ds.get("BitsStored", bits))
-        signed = int(ds.PixelRepresentation) == 1
-        rows, columns = int(ds.Rows), int(ds.Columns)
-        n = int(ds.get("NumberOfFrames", 1) or 1)
-        samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    except (AttributeError, TypeError, ValueError):
-        return None
-    if (
-        bits not in (8, 16, 32)
-        or not 0 < stored <= bits
-        or samples != 1
-        or min(rows, columns, n) < 1
-    ):
-        return None
-    return np.dtype(f"<{'i' if signed else 'u'}{bits // 8}"), (n, rows, columns)
-
-
-def _correct_bits(array: npt.NDArray[Any], ds: Dataset) -> None:
-    """pydicom's ``correct_unused_bits``: the bits above BitsStored cleared
-    (unsigned) or carrying the sign (signed)."""
-    bits = array.dtype.itemsize * 8
-    shift = bits - int(ds.get("BitsStored", bits))
-    if shift:
-        np.left_shift(array, shift, out=array)
-        np.right_shift(array, shift, out=array)
-
-
-def _native_frames(
-    fp: io.BufferedReader, ds: Dataset, path: str
-) -> npt.NDArray[Any] | None:
-    """The stored pixels ``(frames, rows, columns)`` of an uncompressed
-    little-endian monochrome image, read from ``fp`` (just before its PixelData)
-    into one new array: no pydicom decode, no copy of the bytes.
-
-    None when the image is anything else (compressed, big endian, colour, 1 or 64
-    bits, float pixels, no PixelData where it should be …): pydicom decodes those.
-    The values are pydicom's: unused high bits are cleared (unsigned) or carry
-    the sign (signed), as its ``correct_unused_bits`` does.
-
-    Raises
-    ------
-    TruncatedFileError
-        The file holds fewer pixel bytes than the image needs.
-    """
-    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
-    implicit = _NATIVE_LITTLE.get(syntax)
-    if implicit is None or ds.original_encoding != (implicit, True):
-        return None
-    layout = _layout(ds)
-    if layout is None:
-        return None
-    dtype, shape = layout
-    head = fp.read(8 if implicit else 12)
-    if len(head) < 8 or head[:4] != _PIXEL_TAG:
-        return None
-    if implicit:
-        length = int.from_bytes(head[4:8], "little")
-    elif head[4:6] in (b"OB", b"OW") and len(head) == 12:
-        length = int.from_bytes(head[8:12], "little")
-    else:
-        return None
-    if length == _UNDEFINED:
-        return None  # encapsulated: not native after all
-    out = np.empty(shape, dtype=dtype)
-    expected = out.nbytes
-    got = fp.readinto(out.data.cast("B")[: min(length, expected)])
-    if got < expected:
-        msg = (
-            f"{path!r} is a truncated DICOM file: its PixelData holds {got:,} of the "
-            f"{expected:,} bytes its image needs ({shape[1]}×{shape[2]}, "
-            f"{dtype.itemsize * 8} bits, "
-            f"{_frames_text(ds)}); a scan lists it in col.errors as 'truncated': "
-            "copy the file again from its source"
-        )
-        raise TruncatedFileError(msg)
-    _correct_bits(out, ds)
-    return out
 
 
 def _refuse(path: str, fallback: str, cause: Exception | None = None) -> NoReturn:
@@ -386,18 +177,10 @@ def _check_complete(ds: Dataset, path: str) -> None:
             f"{path!r} is a truncated DICOM file: its PixelData holds {found:,} of the "
             f"{expected:,} bytes its image needs ({ds.get('Rows', '?')}×"
             f"{ds.get('Columns', '?')}, {ds.get('BitsAllocated', '?')} bits, "
-            f"{_frames_text(ds)}); a scan lists it in col.errors as 'truncated': "
+            f"{native.frames_text(ds)}); a scan lists it in col.errors as 'truncated': "
             "copy the file again from its source"
         )
         raise TruncatedFileError(msg)
-
-
-def _frames_text(ds: Dataset) -> str:
-    try:
-        n = int(ds.get("NumberOfFrames", 1) or 1)
-    except (TypeError, ValueError):
-        return "? frames"
-    return "1 frame" if n == 1 else f"{n:,} frames"
 
 
 def load_pixels(
@@ -474,12 +257,12 @@ def read_stored(
         As :func:`load_pixels`.
     """
     if not is_url(path):
-        fast = _fast_native(os_path(os.fspath(path)), out)
+        fast = native.read_native(os_path(os.fspath(path)), out)
         if fast is not None:
             return fast
-        ds, native = _read(path, transfer_syntax, stop_before_pixels=False, native=True)
-        if native is not None:
-            return native, ds
+        ds, stored = _read(path, transfer_syntax, stop_before_pixels=False, direct=True)
+        if stored is not None:
+            return stored, ds
     else:
         ds = read_dataset(path, transfer_syntax=transfer_syntax)
     if (
