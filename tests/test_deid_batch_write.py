@@ -93,6 +93,13 @@ def test_encode_copies_raw_elements_itself(monkeypatch: pytest.MonkeyPatch) -> N
     for name in names:
         ds = dcmread(folder / name)
         assert encode(ds) == expected[name], name
+    # de-identified: the file meta is new, its own encoder writes it too
+    monkeypatch.setattr(deid_write, "write_file_meta_info", refuse)
+    ds = dcmread(folder / "CT_small.dcm")
+    deidentify_dataset(ds, Settings.make(KEY))
+    twin = dcmread(folder / "CT_small.dcm")
+    deidentify_dataset(twin, Settings.make(KEY))
+    assert encode(ds) == _dcmwrite(twin)
 
 
 def test_batch_puts_nothing_in_place_before_commit(tmp_path: Path) -> None:

@@ -31,10 +31,15 @@ from typing import Any, BinaryIO
 
 from pydicom import dcmread, dcmwrite
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, validate_file_meta
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
-from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.filewriter import (
+    write_data_element,
+    write_dataset,
+    write_file_meta_info,
+    writers,
+)
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from dicomkit.io.atomic import AtomicBatch, file_mode, remove_dead_temporaries
@@ -119,6 +124,9 @@ _ITEM = struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF)
 _ITEM_END = struct.pack("<HHL", 0xFFFE, 0xE00D, 0)
 _SEQUENCE_END = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
 _LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
+_WRITABLE_VRS = frozenset(str(vr) for vr in writers)
+_STRING_VRS = frozenset({"AE", "AS", "CS", "UR"})  # pydicom's write_string
+_TEXT_VRS = frozenset({"LO", "LT", "SH", "ST", "UC", "UT"})  # its write_text
 
 
 def encode(ds: Dataset) -> bytes:
@@ -169,9 +177,35 @@ def encode(ds: Dataset) -> bytes:
     fp.is_implicit_VR, fp.is_little_endian = syntax.is_implicit_VR, True
     fp.write(preamble)
     fp.write(b"DICM")
-    write_file_meta_info(fp, meta, enforce_standard=True)
+    _write_meta(fp, meta)
     _write_dataset(fp, ds, "iso8859")
     return bytes(fp.getvalue())
+
+
+def _write_meta(fp: DicomBytesIO, meta: Any) -> None:
+    """pydicom's ``write_file_meta_info(fp, meta, enforce_standard=True)``, the
+    values encoded by :func:`_plain_value` when they all can be."""
+    validate_file_meta(meta, enforce_standard=True)  # completes it, or raises
+    values = []
+    for tag in sorted(meta._dict):
+        if tag == 0x00020000:
+            continue
+        elem = meta.get_item(tag)
+        value = None if isinstance(elem, RawDataElement) else _plain_value(elem)
+        if value is None:
+            write_file_meta_info(fp, meta, enforce_standard=True)
+            return
+        values.append((tag, elem.VR, value))
+    body = DicomBytesIO()
+    body.is_implicit_VR, body.is_little_endian = False, True
+    for tag, vr, value in values:
+        if not _write_element(body, tag, vr, value, implicit=False):
+            write_file_meta_info(fp, meta, enforce_standard=True)
+            return
+    encoded = body.getvalue()
+    meta.FileMetaInformationGroupLength = len(encoded)
+    fp.write(struct.pack("<HH2sHL", 2, 0, b"UL", 4, len(encoded)))
+    fp.write(encoded)
 
 
 def _encode_slowly(ds: Dataset) -> bytes:
@@ -197,28 +231,63 @@ def _write_dataset(fp: DicomBytesIO, ds: Dataset, parent: str | list[str]) -> No
         elem: Any = get_item(tag)  # raw elements too
         vr = elem.VR
         if isinstance(elem, RawDataElement):
-            value = elem.value or b""
+            value: bytes | None = elem.value or b""
             if elem.length == 0xFFFFFFFF or tag == 0x7FE00010 or (vr and len(vr) != 2):
-                write_data_element(fp, elem, encodings)  # pydicom's checks
-                continue
-            if implicit:
-                fp.write(struct.pack("<HHL", group, element, len(value)))
-            elif vr in _LONG_VRS:
-                fp.write(
-                    struct.pack("<HH2sHL", group, element, vr.encode(), 0, len(value))
-                )
-            elif len(value) > 0xFFFF:
-                write_data_element(fp, elem, encodings)  # becomes UN, with a warning
-                continue
-            else:
-                fp.write(struct.pack("<HH2sH", group, element, vr.encode(), len(value)))
-            fp.write(value)
+                value = None  # pydicom's checks
         elif vr == "SQ":
             _write_sequence(
                 fp, tag, elem.value, encodings, undefined=elem.is_undefined_length
             )
+            continue
         else:
+            value = _plain_value(elem)
+        if value is None or not _write_element(fp, tag, vr, value, implicit=implicit):
             write_data_element(fp, elem, encodings)
+
+
+def _write_element(
+    fp: DicomBytesIO, tag: int, vr: str | None, value: bytes, *, implicit: bool
+) -> bool:
+    """Write one element of defined length; False (nothing written) if its value
+    is too long for its VR's 16-bit length (pydicom then writes it as UN)."""
+    group, element = tag >> 16, tag & 0xFFFF
+    if implicit:
+        fp.write(struct.pack("<HHL", group, element, len(value)))
+    elif vr in _LONG_VRS:
+        fp.write(
+            struct.pack("<HH2sHL", group, element, str(vr).encode(), 0, len(value))
+        )
+    elif len(value) > 0xFFFF:
+        return False
+    else:
+        fp.write(struct.pack("<HH2sH", group, element, str(vr).encode(), len(value)))
+    fp.write(value)
+    return True
+
+
+def _plain_value(elem: Any) -> bytes | None:
+    """The encoded value of a converted element that pydicom's writers would
+    encode in the obvious way (empty, a single ASCII or ISO 8859 string, bytes);
+    None for anything else (pydicom's writers encode it)."""
+    vr = elem.VR
+    if elem.is_undefined_length or elem.is_buffered or len(vr) != 2:
+        return None
+    if vr not in _WRITABLE_VRS:
+        return None  # pydicom raises NotImplementedError
+    if elem.is_empty:
+        return b""
+    value = elem.value
+    if type(value) is str or type(value) is UID:
+        if vr == "UI":
+            return (value + "\0" if len(value) % 2 else value).encode("iso8859")
+        if vr in _STRING_VRS:
+            return (value + " " if len(value) % 2 else value).encode("iso8859")
+        if vr in _TEXT_VRS and value.isascii():
+            return (value + " " if len(value) % 2 else value).encode("ascii")
+        return None
+    if type(value) is bytes and vr in ("OB", "OW"):
+        return value + b"\0" if len(value) % 2 else value
+    return None
 
 
 def _write_sequence(
