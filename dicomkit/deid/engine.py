@@ -13,9 +13,10 @@ Every element, at every sequence depth, gets exactly one decision:
    vocabulary (:data:`VOCABULARY`) and numbers, sequences are cleaned item by
    item, and binary values (overlay bitmaps, OB timestamps) — which cannot be
    inspected — are removed.
-2. **Private** (odd group): removed; with ``retain_safe_private`` the numeric ones
-   (binary numbers, DS, IS, AT) and their blocks' creators are kept — a narrower
-   rule than PS3.15 E.3.10's per-device list, which dicomkit does not ship.
+2. **Private** (odd group): removed; with ``retain_safe_private`` only the
+   elements PS3.15 Table E.3.10-1 lists as safe (matched by private creator and
+   offset in the block, :mod:`dicomkit.deid.private`) and the creators of their
+   blocks are kept; any other creator goes with its whole block.
 3. **Not in the table**: kept when the image needs it and it cannot hold free
    text — numbers (binary OF/OD/OL/OV too), code strings (CS), attribute tags,
    the pixel and waveform data and the binary elements of groups 0028 and 5400
@@ -62,6 +63,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID_dictionary  # type: ignore[attr-defined]
 
 from dicomkit.deid.iod import KEEP_TEXT, resolve_choice
+from dicomkit.deid.private import safe_private_tags
 from dicomkit.deid.table import (
     CODES,
     PATTERN_CURVE,
@@ -475,16 +477,8 @@ def _decide(
             why = f"{why} → {reason}"
         return _Decision(action, why, code)
     if group & 1:
-        if "retain_safe_private" in options:
-            if 0x10 <= element <= 0xFF:
-                return _Decision(
-                    "keep", "private creator: kept to name a safe block", "C"
-                )
-            if vr in _NUMERIC_VRS:
-                return _Decision("keep", "retain_safe_private: a number, kept", "C")
-            return _Decision(
-                "drop", "retain_safe_private: private text or binary, removed", "C"
-            )
+        if "retain_safe_private" in options and element >= 0x10:
+            return _Decision("private", "retain_safe_private: decided per block", "C")
         return _Decision("drop", "private attribute: removed (Table E.1-1 X)", "X")
     if group & 0xFF01 == 0x6000:
         return _Decision(
@@ -528,6 +522,7 @@ class _Context:
         self.options = settings.options
         self.outcome = outcome
         self.sop_class = sop_class
+        self.manufacturer = ""
 
     def uid(self, value: str) -> str:
         text = value.strip("\0 ")
@@ -554,11 +549,39 @@ def _vr_of(elem: Any, tag: int) -> str:
     return _dictionary_vr(tag)
 
 
+_SAFE_CREATOR = _Decision(
+    "keep", "retain_safe_private: the creator of a retained safe element, kept", "C"
+)
+_SAFE_ELEMENT = _Decision(
+    "keep", "retain_safe_private: PS3.15 Table E.3.10-1 lists it safe, kept", "C"
+)
+_SAFE_SEQUENCE = _Decision(
+    "K",
+    "retain_safe_private: PS3.15 Table E.3.10-1 lists it safe, its items cleaned",
+    "C",
+)
+_UNSAFE = _Decision(
+    "drop",
+    "retain_safe_private: not a listed safe private attribute nor its creator, removed",
+    "C",
+)
+
+
 def _clean(ds: Dataset, ctx: _Context, depth: int, where: str) -> None:
     nested = depth > 0
+    safe: frozenset[int] | None = None  # the private tags kept, found when needed
     for tag, elem in list(ds._dict.items()):
         vr = _vr_of(elem, int(tag))
         decision = _decide(int(tag), vr, ctx.options, ctx.sop_class, nested=nested)
+        if decision.action == "private":
+            if safe is None:
+                safe = safe_private_tags(ds, ctx.manufacturer)
+            if tag not in safe:
+                decision = _UNSAFE
+            elif tag & 0xFF00 == 0:
+                decision = _SAFE_CREATOR
+            else:
+                decision = _SAFE_SEQUENCE if vr == "SQ" else _SAFE_ELEMENT
         action = decision.action
         if ctx.outcome.log is not None:
             name = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
@@ -766,6 +789,7 @@ def deidentify_dataset(
     old_media = str(meta.get("MediaStorageSOPInstanceUID", "") or "") if meta else ""
     sop_class = str(ds.get("SOPClassUID", "") or "").strip("\0 ")
     ctx = _Context(settings, outcome, sop_class)
+    ctx.manufacturer = str(ds.get("Manufacturer", "") or "")
     _clean(ds, ctx, 0, "")
     retain_uids = "retain_uids" in options
     if old_media.strip("\0 ") and not retain_uids:

@@ -185,7 +185,9 @@ class DeidentifyPlan(Generic[R]):
             if name.startswith("private") and safe:
                 action, why = (
                     "C",
-                    "numbers kept with their creators; private text and binary removed",
+                    "only the elements PS3.15 Table E.3.10-1 lists as safe (by "
+                    "private creator and offset) kept, with their creators; "
+                    "every other block removed whole",
                 )
             rows.append(("", name, "", "dicomkit", action, action, why))
         schema = ["tag", "name", "table", "option", "code", "action", "why"]
