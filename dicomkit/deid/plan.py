@@ -306,7 +306,8 @@ class DeidentifyPlan(Generic[R]):
     ) -> R:
         """Write the de-identified copies into ``dest``; return their rescan.
 
-        Only new files, atomically (temporary file, fsync, rename); the sources
+        Only new files, atomically (temporary files, one sync per batch, then
+        the renames: :class:`dicomkit.io.atomic.AtomicBatch`); the sources
         are only read; an existing target, or a ``dest`` holding source files,
         is refused before anything is written. The mapping is never written
         here. A file that cannot be read, de-identified or encoded is not
