@@ -219,3 +219,24 @@ def test_run_batch_a_failed_sync_writes_nothing(
     assert (tmp_path / "out" / "0.dcm").read_bytes() == _dcmwrite(
         pydicom.dcmread(source)
     )
+
+
+def test_run_batch_resume_and_a_target_that_appeared(tmp_path: Path) -> None:
+    """``resume`` (the fallback after workers died) reports a target a worker
+    wrote as written, untouched; without it, a target that appeared is never
+    overwritten and its job fails, the others are written."""
+    source = write(canary_dataset(Canaries()), tmp_path / "in" / "a.dcm")
+    uid = str(pydicom.dcmread(source).SOPInstanceUID)
+    out = tmp_path / "out"
+    out.mkdir()
+    jobs = [Job(str(source), str(out / f"{i}.dcm"), uid) for i in range(2)]
+    (out / "0.dcm").write_bytes(b"written before")
+    results = run_batch(jobs, _copy, 0o644, resume=True)
+    assert [r.status for r in results] == ["written", "written"]
+    assert (out / "0.dcm").read_bytes() == b"written before"
+    (out / "1.dcm").unlink()
+    results = run_batch(jobs, _copy, 0o644)
+    assert [r.status for r in results] == ["failed", "written"]
+    assert "appeared while writing" in results[0].message
+    assert (out / "0.dcm").read_bytes() == b"written before"
+    assert sorted(p.name for p in out.iterdir()) == ["0.dcm", "1.dcm"]
