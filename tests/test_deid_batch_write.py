@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -159,7 +160,7 @@ def test_batch_syncs_once_not_per_file(
 
     def fsync(fd: int) -> None:
         calls.append(
-            "fsync " + ("dir" if os.path.isdir(f"/proc/self/fd/{fd}") else "file")
+            "fsync " + ("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
         )
         real_fsync(fd)
 
