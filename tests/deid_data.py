@@ -165,6 +165,18 @@ def canary_dataset(
     block.add_new(0x11, "US", 4711)
     block.add_new(0x12, "SQ", Sequence([nested_item(canaries, "private SQ", 1)]))
     ds.add_new(0x00331010, "UN", canaries.new("private UN, no creator").encode())
+    # retain_safe_private: a listed safe element (PS3.15 Table E.3.10-1) beside an
+    # unlisted one in a known creator's block; canaries as private creators (one
+    # posing at a listed offset, one without elements, one in an unlisted block)
+    elscint = ds.private_block(0x00E1, "ELSCINT1", create=True)
+    elscint.add_new(0x21, "DS", "123.5")  # DLP: safe, kept
+    elscint.add_new(0x22, "LO", canaries.value(0, "LO", "ELSCINT1 unlisted LO"))
+    posing = ds.private_block(0x00E1, canaries.new("creator at listed offset"), True)
+    posing.add_new(0x21, "DS", "7.5")
+    posing.add_new(0x50, "DS", "8.5")
+    ds.add_new(0x00450010, "LO", canaries.new("lone private creator"))
+    csa = ds.private_block(0x0029, "SIEMENS CSA HEADER", create=True)
+    csa.add_new(0x10, "OB", canaries.new("CSA header").encode())
     # curves and overlays
     ds.add_new(0x50003000, "OB", canaries.new("curve data").encode())
     ds.add_new(0x60004000, "LT", canaries.value(0, "LT", "overlay comments"))

@@ -173,6 +173,9 @@ def _all_rows_dataset(canaries: Canaries) -> Dataset:
         if tag == 0x00291010:
             ds.add_new(0x00290010, "LO", "CREATOR")
             ds.add_new(tag, "LO", "private text")
+            # a safe element (PS3.15 Table E.3.10-1), kept by retain_safe_private
+            ds.add_new(0x00190010, "LO", "GEMS_ACQU_01")
+            ds.add_new(0x00191023, "DS", "39.375")
         else:
             ds.add_new(
                 tag,
@@ -261,7 +264,7 @@ def test_each_option_changes_exactly_its_columns_rows() -> None:
         assert changed, f"{option} ({column}) changed nothing"
         outside = {f"{t:08X}" for t in changed - rows}
         if option == "retain_safe_private":
-            outside -= {"00290010"}  # the creator of a retained block
+            outside -= {"00190010", "00191023"}  # a listed safe element, its creator
         assert not outside, (
             f"{option} changed rows outside its column: {sorted(outside)}"
         )
@@ -351,12 +354,20 @@ def test_beyond_the_table_text_goes_technical_values_stay() -> None:
 
 
 def test_private_blocks_removed_unless_retain_safe_private() -> None:
+    """Only listed safe elements survive retain_safe_private, with their creators;
+    an unknown creator's block goes whole, numbers included."""
+
     def dataset() -> Dataset:
         ds = Dataset()
         block = ds.private_block(0x0019, "ACME 1.0", create=True)
         block.add_new(0x10, "LO", "patient secret")
         block.add_new(0x11, "FD", 2.5)
         block.add_new(0x12, "UN", b"raw\0")
+        siemens = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)
+        siemens.add_new(0x0C, "IS", "1000")  # B Value: listed safe
+        siemens.add_new(0x0E, "FD", [0.0, 0.6, 0.8])  # Diffusion Gradient Direction
+        siemens.add_new(0x08, "CS", "IMAGE NUM 4")  # not listed
+        siemens.add_new(0x0D, "LO", "DIRECTIONAL")  # listed as CS: wrong VR
         return ds
 
     ds = dataset()
@@ -364,10 +375,11 @@ def test_private_blocks_removed_unless_retain_safe_private() -> None:
     assert not any(int(elem.tag) >> 16 == 0x0019 for elem in ds)
     ds = dataset()
     deidentify_dataset(ds, Settings.make(KEY, ["retain_safe_private"]))
-    assert ds[0x00190010].value == "ACME 1.0"
-    assert ds[0x00191011].value == 2.5
-    assert 0x00191010 not in ds
-    assert 0x00191012 not in ds
+    kept = {int(elem.tag) for elem in ds if int(elem.tag) >> 16 == 0x0019}
+    assert kept == {0x00190011, 0x0019110C, 0x0019110E}
+    assert ds[0x00190011].value == "SIEMENS MR HEADER"
+    assert ds[0x0019110C].value == 1000
+    assert list(ds[0x0019110E].value) == [0.0, 0.6, 0.8]
 
 
 def test_well_known_uids_are_never_remapped() -> None:

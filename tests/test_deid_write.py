@@ -68,6 +68,8 @@ def test_no_canary_in_any_byte_of_any_output_file(tmp_path: Path) -> None:
         [],
         ["retain_longitudinal_modified_dates"],
         ["clean_descriptors", "clean_structured_content", "clean_graphics"],
+        ["retain_safe_private"],  # private creators hold canaries too
+        ["retain_safe_private", "clean_descriptors"],
     ]
     for number, options in enumerate(option_sets):
         out = tmp_path / f"out{number}"
@@ -88,6 +90,11 @@ def test_no_canary_in_any_byte_of_any_output_file(tmp_path: Path) -> None:
             assert "PAT1" not in relative
             assert not any(u in relative for u in originals)
         ds = pydicom.dcmread(written[0])
+        private = {int(e.tag): e.value for e in ds if int(e.tag) >> 16 & 1}
+        if "retain_safe_private" in options:  # only the listed safe element
+            assert private == {0x00E10010: "ELSCINT1", 0x00E11021: 123.5}
+        else:
+            assert private == {}
         assert ds.PatientIdentityRemoved == "YES"
         assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
         assert "OtherPatientIDsSequence" not in ds

@@ -46,7 +46,7 @@ LAYER_OF: dict[str, str] = {
     "dicomkit.ops": "logic",
     "dicomkit.verify": "logic",
     "dicomkit.deid.plan": "compose",  # the plan: the rules below, io/deid_write, rescan
-    "dicomkit.deid": "logic",  # the table, the IOD choices, the engine on Datasets
+    "dicomkit.deid": "logic",  # table iod decide keyed text private burned engine frames
     "dicomkit.compare": "logic",  # dk.compare: frames in, frames out
     "dicomkit.pipeline": "compose",
     "dicomkit.plan": "compose",

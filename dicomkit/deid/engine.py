@@ -13,9 +13,10 @@ Every element, at every sequence depth, gets exactly one decision:
    vocabulary (:data:`VOCABULARY`) and numbers, sequences are cleaned item by
    item, and binary values (overlay bitmaps, OB timestamps) — which cannot be
    inspected — are removed.
-2. **Private** (odd group): removed; with ``retain_safe_private`` the numeric ones
-   (binary numbers, DS, IS, AT) and their blocks' creators are kept — a narrower
-   rule than PS3.15 E.3.10's per-device list, which dicomkit does not ship.
+2. **Private** (odd group): removed; with ``retain_safe_private`` only the
+   elements PS3.15 Table E.3.10-1 lists as safe (matched by private creator and
+   offset in the block, :mod:`dicomkit.deid.private`) and the creators of their
+   blocks are kept; any other creator goes with its whole block.
 3. **Not in the table**: kept when the image needs it and it cannot hold free
    text — numbers (binary OF/OD/OL/OV too), code strings (CS), attribute tags,
    the pixel and waveform data and the binary elements of groups 0028 and 5400
@@ -38,43 +39,55 @@ preamble zeroed.
 >>> outcome = deidentify_dataset(ds, settings)
 >>> ds.PatientID == pseudonym("12345", settings.key), ds.StudyDate
 (True, None)
+>>> from dicomkit.uid import derive
 >>> ds.StudyInstanceUID == derive("1.2.3.4", settings.key)
 True
+
+This module walks and acts; the decisions are :mod:`dicomkit.deid.decide`'s,
+the keyed values :mod:`dicomkit.deid.keyed`'s, text cleaning
+:mod:`dicomkit.deid.text`'s, the safe private list :mod:`dicomkit.deid.private`'s
+and the burned-in rule :mod:`dicomkit.deid.burned`'s.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import hashlib
-import hmac
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydicom.config import IGNORE
-from pydicom.datadict import dictionary_has_tag, dictionary_VR, keyword_for_tag
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.uid import UID_dictionary  # type: ignore[attr-defined]
 
-from dicomkit.deid.iod import KEEP_TEXT, resolve_choice
-from dicomkit.deid.table import (
-    CODES,
-    PATTERN_CURVE,
-    PATTERN_OVERLAY_COMMENTS,
-    PATTERN_OVERLAY_DATA,
-    Rule,
-    check_options,
-    pattern_rules,
-    rule_action,
-    rules_by_tag,
+from dicomkit.deid.burned import (
+    BURNED_IN_MODALITIES,
+    BURNED_IN_SOP_CLASSES,
+    burned_in_reason,
+    burned_in_reason_of,
 )
+from dicomkit.deid.decide import (
+    NUMERIC_VRS,
+    SAFE_CREATOR,
+    SAFE_ELEMENT,
+    SAFE_SEQUENCE,
+    UNSAFE,
+    decide,
+    vr_of,
+)
+from dicomkit.deid.keyed import (
+    date_offset,
+    is_well_known,
+    new_uid,
+    pseudonym,
+    shift_date,
+)
+from dicomkit.deid.private import safe_private_tags
+from dicomkit.deid.table import CODES, check_options
+from dicomkit.deid.text import VOCABULARY, clean_text
 from dicomkit.exceptions import DeidentificationError
-from dicomkit.uid import derive
 
 __all__ = [
     "BURNED_IN_MODALITIES",
@@ -95,181 +108,6 @@ __all__ = [
 
 #: Sequences deeper than this are removed (with a finding): bounded work.
 MAX_DEPTH = 32
-#: Date offsets are whole days, ``-MIN_SHIFT`` to ``-MAX_SHIFT`` (into the past).
-MIN_SHIFT, MAX_SHIFT = 365, 3652
-#: Modalities whose pixels usually carry burned-in text.
-BURNED_IN_MODALITIES = frozenset({"US", "SC", "OT", "DOC", "XC", "ES", "SM", "GM"})
-#: SOP classes likewise: ultrasound, secondary captures, encapsulated documents.
-BURNED_IN_SOP_CLASSES = frozenset(
-    {
-        "1.2.840.10008.5.1.4.1.1.6.1",  # US Image
-        "1.2.840.10008.5.1.4.1.1.6.2",  # Enhanced US Volume
-        "1.2.840.10008.5.1.4.1.1.3.1",  # US Multi-frame
-        "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture
-        "1.2.840.10008.5.1.4.1.1.7.1",
-        "1.2.840.10008.5.1.4.1.1.7.2",
-        "1.2.840.10008.5.1.4.1.1.7.3",
-        "1.2.840.10008.5.1.4.1.1.7.4",
-        "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
-        "1.2.840.10008.5.1.4.1.1.104.2",  # Encapsulated CDA
-        "1.2.840.10008.5.1.4.1.1.104.3",  # Encapsulated STL
-        "1.2.840.10008.5.1.4.1.1.104.4",  # Encapsulated OBJ
-        "1.2.840.10008.5.1.4.1.1.104.5",  # Encapsulated MTL
-    }
-)
-#: Words that identify nobody; ``C`` on text keeps these (any case) and numbers.
-VOCABULARY = frozenset(
-    [
-        "a",
-        "abdomen",
-        "abd",
-        "adc",
-        "angio",
-        "ankle",
-        "ap",
-        "aorta",
-        "arterial",
-        "ax",
-        "axial",
-        "b0",
-        "bh",
-        "body",
-        "bolus",
-        "bone",
-        "brain",
-        "breast",
-        "c",
-        "c-",
-        "c+",
-        "cardiac",
-        "chest",
-        "cine",
-        "cor",
-        "coronal",
-        "contrast",
-        "cta",
-        "ct",
-        "delayed",
-        "dixon",
-        "dti",
-        "dwi",
-        "echo",
-        "elbow",
-        "epi",
-        "equilibrium",
-        "fat",
-        "fatsat",
-        "fiesta",
-        "flair",
-        "fl",
-        "fs",
-        "fse",
-        "gre",
-        "haste",
-        "head",
-        "hip",
-        "hr",
-        "inspiration",
-        "expiration",
-        "iv",
-        "knee",
-        "l",
-        "lat",
-        "lateral",
-        "left",
-        "liver",
-        "localizer",
-        "loc",
-        "lumbar",
-        "lung",
-        "mip",
-        "mpr",
-        "mprage",
-        "mr",
-        "mra",
-        "mri",
-        "neck",
-        "no",
-        "non",
-        "oblique",
-        "pa",
-        "pd",
-        "pelvis",
-        "perf",
-        "perfusion",
-        "phase",
-        "portal",
-        "post",
-        "pre",
-        "prone",
-        "r",
-        "recon",
-        "right",
-        "routine",
-        "sag",
-        "sagittal",
-        "scout",
-        "se",
-        "sequence",
-        "shoulder",
-        "soft",
-        "spine",
-        "spin",
-        "stir",
-        "supine",
-        "survey",
-        "swi",
-        "t1",
-        "t2",
-        "t2star",
-        "thoracic",
-        "thorax",
-        "tof",
-        "tissue",
-        "trufi",
-        "tse",
-        "venous",
-        "vibe",
-        "w",
-        "with",
-        "without",
-        "wrist",
-        "3d",
-        "2d",
-        "std",
-        "standard",
-        "sharp",
-        "smooth",
-        "lung",
-        "mediastinum",
-        "kernel",
-        "thin",
-        "thick",
-        "dose",
-        "low",
-        "high",
-        "series",
-        "image",
-        "images",
-        "study",
-        "exam",
-        "examination",
-        "scan",
-        "of",
-        "and",
-        "or",
-    ]
-)
-_NUMBER = re.compile(r"[+-]?\d{1,4}(?:\.\d+)?(?:mm|cm|ms|s|t|kv|mas|ma|deg|x)?")
-_WORDS = re.compile(r"[A-Za-z0-9+\-.]+|[^A-Za-z0-9+\-.]+")
-_NUMERIC_VRS = frozenset(
-    {"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "DS", "IS", "AT"}
-)
-_CODED_VRS = _NUMERIC_VRS | {"CS"}
-_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
-_CLASS_UIDS = frozenset(
-    {"TransferSyntaxUID", "ReferencedTransferSyntaxUIDInFile", "CodingSchemeUID"}
-)
 _DUMMY: Mapping[str, Any] = {
     "DA": "19000101",
     "TM": "000000",
@@ -343,183 +181,6 @@ class Outcome:
     log: list[tuple[str, str, str, str, str, str]] | None = None
 
 
-def _mac(key: bytes, purpose: str, value: str) -> bytes:
-    message = f"dicomkit-deid\0{purpose}\0{value}".encode("utf-8", "surrogatepass")
-    return hmac.new(key, message, hashlib.sha256).digest()
-
-
-def pseudonym(patient_id: str, key: bytes) -> str:
-    """The keyed pseudonym of a PatientID: ``"DK"`` + 16 base-32 characters.
-
-    The same PatientID and key give the same pseudonym in every run; without the
-    key it can be neither inverted nor recomputed.
-
-    >>> pseudonym("12345", b"k") == pseudonym("12345 ", b"k")
-    True
-    >>> len(pseudonym("12345", b"k"))
-    18
-    """
-    import base64
-
-    digest = _mac(key, "PatientID", patient_id.strip("\0 "))
-    return "DK" + base64.b32encode(digest[:10]).decode("ascii")
-
-
-def date_offset(patient_id: str, key: bytes) -> int:
-    """The patient's keyed date shift in days: between -3652 and -365, never 0.
-
-    >>> -3652 <= date_offset("12345", b"k") <= -365
-    True
-    """
-    digest = _mac(key, "date offset", patient_id.strip("\0 "))
-    span = MAX_SHIFT - MIN_SHIFT + 1
-    return -(MIN_SHIFT + int.from_bytes(digest[:8], "big") % span)
-
-
-@functools.lru_cache(maxsize=4096)
-def is_well_known(uid: str) -> bool:
-    """Whether ``uid`` is a registered UID (pydicom's UID dictionary)."""
-    return uid in UID_dictionary
-
-
-def new_uid(uid: str, key: bytes) -> str:
-    """``uid`` remapped by :func:`dicomkit.uid.derive`, or unchanged if well known
-    or empty."""
-    text = uid.strip("\0 ")
-    if not text or is_well_known(text):
-        return text
-    return derive(text, key)
-
-
-def burned_in_reason(ds: Dataset) -> str | None:
-    """Why ``ds``'s pixels may show identifying text, or None."""
-    return burned_in_reason_of(
-        str(ds.get("BurnedInAnnotation", "") or ""),
-        str(ds.get("Modality", "") or ""),
-        str(ds.get("SOPClassUID", "") or ""),
-    )
-
-
-def burned_in_reason_of(
-    burned_in: str | None, modality: str | None, sop_class: str | None
-) -> str | None:
-    """:func:`burned_in_reason` from the three values (e.g. a scan's columns).
-
-    >>> burned_in_reason_of(None, "US", None)
-    'modality US usually carries burned-in text'
-    >>> burned_in_reason_of("NO", "CT", "1.2.840.10008.5.1.4.1.1.2") is None
-    True
-    """
-    if (burned_in or "").strip().upper() == "YES":
-        return "BurnedInAnnotation is YES"
-    kind = (modality or "").strip().upper()
-    if kind in BURNED_IN_MODALITIES:
-        return f"modality {kind} usually carries burned-in text"
-    if (sop_class or "").strip("\0 ") in BURNED_IN_SOP_CLASSES:
-        return (
-            "its SOP class (secondary capture, ultrasound or document) usually "
-            "carries burned-in text"
-        )
-    return None
-
-
-def clean_text(text: str) -> str:
-    """``text`` with every word outside :data:`VOCABULARY` (and numbers of up to
-    four digits, with a unit) replaced by ``X``.
-
-    >>> clean_text("AX T1 post Dr Smith 2024-03-01")
-    'AX T1 post X X X'
-    """
-    parts = []
-    for token in _WORDS.findall(text):
-        if not token[0].isalnum() and token[0] not in "+-.":
-            parts.append(" " if token.strip() else token)
-            continue
-        keep = token.lower() in VOCABULARY or _NUMBER.fullmatch(token.lower())
-        parts.append(token if keep else "X")
-    return re.sub(r"\s+", " ", "".join(parts)).strip()
-
-
-# ------------------------------------------------------------------- deciding
-@dataclass(frozen=True)
-class _Decision:
-    action: str  # D Z X K C U, or "keep" / "drop" / "uid" for rules beyond the table
-    why: str
-    code: str  # the table's code as written (e.g. "X/Z/D"), or "" beyond the table
-
-
-@functools.lru_cache(maxsize=65536)
-def _decide(
-    tag: int, vr: str, options: tuple[str, ...], sop_class: str, *, nested: bool
-) -> _Decision:
-    group, element = tag >> 16, tag & 0xFFFF
-    rule: Rule | None = rules_by_tag().get(tag)
-    if rule is None and group & 0xFF00 == 0x5000:
-        rule = pattern_rules()[PATTERN_CURVE]
-    elif rule is None and group & 0xFF01 == 0x6000 and element in (0x3000, 0x4000):
-        pattern = (
-            PATTERN_OVERLAY_DATA if element == 0x3000 else PATTERN_OVERLAY_COMMENTS
-        )
-        rule = pattern_rules()[pattern]
-    if rule is not None:
-        action, source = rule_action(rule, options)
-        code = action
-        keyword = keyword_for_tag(tag) or rule.name
-        why = (
-            f"Table E.1-1 {rule.basic}" if source == "basic" else f"{source}: {action}"
-        )
-        if "/" in action:
-            action, reason = resolve_choice(
-                action, keyword, sop_class or None, nested=nested
-            )
-            why = f"{why} → {reason}"
-        return _Decision(action, why, code)
-    if group & 1:
-        if "retain_safe_private" in options:
-            if 0x10 <= element <= 0xFF:
-                return _Decision(
-                    "keep", "private creator: kept to name a safe block", "C"
-                )
-            if vr in _NUMERIC_VRS:
-                return _Decision("keep", "retain_safe_private: a number, kept", "C")
-            return _Decision(
-                "drop", "retain_safe_private: private text or binary, removed", "C"
-            )
-        return _Decision("drop", "private attribute: removed (Table E.1-1 X)", "X")
-    if group & 0xFF01 == 0x6000:
-        return _Decision(
-            "drop", "overlay: its data (60xx,3000) is removed, so is the rest", "X"
-        )
-    if element == 0 or group in (0x0000, 0x0002):
-        return _Decision("drop", "group length or command/meta element: removed", "")
-    keyword = keyword_for_tag(tag)
-    if vr == "SQ":
-        return _Decision(
-            "K", "not in Table E.1-1: sequence kept, its items cleaned", ""
-        )
-    if vr == "UI":
-        if "ClassUID" in keyword or keyword in _CLASS_UIDS:
-            return _Decision("keep", "a class UID: names a kind of object, kept", "")
-        if "retain_uids" in options:
-            return _Decision("keep", "retain_uids: every UID kept", "")
-        return _Decision("U", "not in Table E.1-1: a UID, remapped like the others", "")
-    if vr in _CODED_VRS:
-        return _Decision("keep", f"not in Table E.1-1: a {vr} value, kept", "")
-    if vr in ("OF", "OD", "OL", "OV"):
-        return _Decision("keep", f"not in Table E.1-1: numbers ({vr}), kept", "")
-    if group in (0x0028, 0x5400, 0x7FE0) and vr in ("OB", "OW"):
-        return _Decision("keep", "pixel or waveform data, or its description: kept", "")
-    if tag in (0x7FE00010, 0x7FE00008, 0x7FE00009):
-        return _Decision("keep", "pixel data: kept (burned-in text is not cleaned)", "")
-    if vr in _TEXT_VRS and keyword in KEEP_TEXT:
-        return _Decision(
-            "keep", "not in Table E.1-1: technical text the image needs, kept", ""
-        )
-    return _Decision(
-        "drop", f"not in Table E.1-1 and not needed by the image ({vr}): removed", ""
-    )
-
-
 # ------------------------------------------------------------------- acting
 class _Context:
     def __init__(self, settings: Settings, outcome: Outcome, sop_class: str) -> None:
@@ -528,6 +189,7 @@ class _Context:
         self.options = settings.options
         self.outcome = outcome
         self.sop_class = sop_class
+        self.manufacturer = ""
 
     def uid(self, value: str) -> str:
         text = value.strip("\0 ")
@@ -539,26 +201,21 @@ class _Context:
         return new
 
 
-@functools.lru_cache(maxsize=8192)
-def _dictionary_vr(tag: int) -> str:
-    if dictionary_has_tag(tag):
-        return str(dictionary_VR(tag)).split(" or ")[0]
-    return "UN"
-
-
-def _vr_of(elem: Any, tag: int) -> str:
-    """The element's VR as stored, or the dictionary's (implicit VR, or UN)."""
-    vr = elem.VR
-    if vr and vr != "UN":
-        return str(vr)
-    return _dictionary_vr(tag)
-
-
 def _clean(ds: Dataset, ctx: _Context, depth: int, where: str) -> None:
     nested = depth > 0
+    safe: frozenset[int] | None = None  # the private tags kept, found when needed
     for tag, elem in list(ds._dict.items()):
-        vr = _vr_of(elem, int(tag))
-        decision = _decide(int(tag), vr, ctx.options, ctx.sop_class, nested=nested)
+        vr = vr_of(elem, int(tag))
+        decision = decide(int(tag), vr, ctx.options, ctx.sop_class, nested=nested)
+        if decision.action == "private":
+            if safe is None:
+                safe = safe_private_tags(ds, ctx.manufacturer)
+            if tag not in safe:
+                decision = UNSAFE
+            elif tag & 0xFF00 == 0:
+                decision = SAFE_CREATOR
+            else:
+                decision = SAFE_SEQUENCE if vr == "SQ" else SAFE_ELEMENT
         action = decision.action
         if ctx.outcome.log is not None:
             name = keyword_for_tag(tag) or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
@@ -683,7 +340,7 @@ def _clean_value(ds: Dataset, tag: int, vr: str, ctx: _Context, where: str) -> N
         shifted = []
         for value in values:
             text = str(value or "").strip("\0 ")
-            new = _shift(text, vr, ctx.outcome.offset_days) if text else ""
+            new = shift_date(text, vr, ctx.outcome.offset_days) if text else ""
             if new is None:
                 ctx.outcome.findings.append(
                     (
@@ -706,7 +363,7 @@ def _clean_value(ds: Dataset, tag: int, vr: str, ctx: _Context, where: str) -> N
     if vr in ("AE", "PN", "UR", "AS"):
         ds[tag] = DataElement(tag, vr, _dummy(tag, vr, ctx, ds))
         return
-    if vr in _NUMERIC_VRS:
+    if vr in NUMERIC_VRS:
         return
     elem = ds[tag]
     values = elem.value if isinstance(elem.value, (list, MultiValue)) else [elem.value]
@@ -714,20 +371,6 @@ def _clean_value(ds: Dataset, tag: int, vr: str, ctx: _Context, where: str) -> N
     if vr == "CS":
         cleaned = [c.upper().replace(" ", "_")[:16] for c in cleaned]
     ds[tag] = DataElement(tag, vr, cleaned if len(cleaned) > 1 else cleaned[0])
-
-
-def _shift(text: str, vr: str, days: int) -> str | None:
-    """A DA (``YYYYMMDD``) or DT (``YYYYMMDD…``) moved by ``days``; None if it has
-    no full date. The DT's time and zone stay as they are."""
-    date_part = text.replace(".", "") if vr == "DA" else text[:8]
-    if len(date_part) != 8 or not date_part.isdigit():
-        return None
-    try:
-        date = dt.date(int(date_part[:4]), int(date_part[4:6]), int(date_part[6:]))
-        new = date + dt.timedelta(days=days)
-    except (ValueError, OverflowError):
-        return None
-    return new.strftime("%Y%m%d") + ("" if vr == "DA" else text[8:])
 
 
 def deidentify_dataset(
@@ -766,6 +409,7 @@ def deidentify_dataset(
     old_media = str(meta.get("MediaStorageSOPInstanceUID", "") or "") if meta else ""
     sop_class = str(ds.get("SOPClassUID", "") or "").strip("\0 ")
     ctx = _Context(settings, outcome, sop_class)
+    ctx.manufacturer = str(ds.get("Manufacturer", "") or "")
     _clean(ds, ctx, 0, "")
     retain_uids = "retain_uids" in options
     if old_media.strip("\0 ") and not retain_uids:

@@ -17,22 +17,21 @@ import functools
 import html
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import polars as pl
 
 from dicomkit._warnings import warn
-from dicomkit.deid.engine import (
-    Settings,
-    burned_in_reason_of,
-    date_offset,
-    deidentify_dataset,
-    new_uid,
-    pseudonym,
+from dicomkit.deid.engine import Settings, deidentify_dataset
+from dicomkit.deid.frames import (
+    BEYOND_TABLE,
+    VERBS,
+    mapping_frame,
+    most_frequent,
+    plan_frame,
+    rules_frame,
 )
-from dicomkit.deid.iod import resolve_choice
-from dicomkit.deid.table import load_rules, rule_action
 from dicomkit.exceptions import DeidentificationWarning, DicomkitError
 from dicomkit.render import clip
 
@@ -44,57 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BEYOND_TABLE", "DeidentifyPlan", "transform"]
 
-_UID_COLUMNS = (
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SOPInstanceUID",
-    "FrameOfReferenceUID",
-)
 _SAFE = re.compile(r"[^A-Za-z0-9.]+")
-_VERBS = {
-    "D": "replace with a dummy",
-    "Z": "empty",
-    "X": "remove",
-    "K": "keep",
-    "C": "clean",
-    "U": "remap UID",
-}
-
-#: The rules beyond the table's rows, as shown by :meth:`DeidentifyPlan.rules`.
-BEYOND_TABLE: tuple[tuple[str, str, str], ...] = (
-    (
-        "private, not safe",
-        "X",
-        "private attributes removed (Table E.1-1 (GGGG,EEEE) odd: X)",
-    ),
-    (
-        "not in table: numbers, CS, AT",
-        "K",
-        "kept: technical values that hold no free text",
-    ),
-    ("not in table: UID", "U", "remapped like every UID (class UIDs kept)"),
-    ("not in table: sequence", "K", "kept, every item cleaned by the same rules"),
-    (
-        "not in table: pixel data, group 0028 binary",
-        "K",
-        "kept (burned-in text is not cleaned: refused by default)",
-    ),
-    (
-        "not in table: technical text (Manufacturer, ConvolutionKernel …)",
-        "K",
-        "kept: dicomkit.deid.iod.KEEP_TEXT",
-    ),
-    (
-        "not in table: other text, names, dates, binary",
-        "X",
-        "removed: not needed by the image",
-    ),
-    (
-        "file meta, preamble",
-        "U",
-        "rebuilt: transfer syntax, class, new MediaStorageSOPInstanceUID; zero preamble",
-    ),
-)
 
 
 def transform(settings: Settings, ds: Dataset) -> TransformResult:
@@ -149,7 +98,7 @@ class DeidentifyPlan(Generic[R]):
         self._source = source
         self._wrap = wrap
         self.settings = settings
-        self.frame = _plan_frame(source.instances, settings)
+        self.frame = plan_frame(source.instances, settings)
         self.report: pl.DataFrame | None = None
         self._written_uids: dict[str, str] = {}
 
@@ -167,29 +116,8 @@ class DeidentifyPlan(Generic[R]):
         ``action`` (the choice resolved for ``sop_class``, by default the most
         frequent SOP class of the collection) and ``why``.
         """
-        sop_class = sop_class or _most_frequent(self.frame, "SOPClassUID")
-        rows = []
-        for rule in load_rules():
-            code, option = rule_action(rule, self.settings.options)
-            action, why = code, _VERBS.get(code, code)
-            if "/" in code:
-                from pydicom.datadict import keyword_for_tag
-
-                keyword = keyword_for_tag(rule.tag) if rule.tag is not None else ""
-                action, why = resolve_choice(code, keyword or rule.name, sop_class)
-            rows.append(
-                (rule.tag_text, rule.name, rule.basic, option, code, action, why)
-            )
-        for name, action, why in BEYOND_TABLE:
-            safe = "retain_safe_private" in self.settings.options
-            if name.startswith("private") and safe:
-                action, why = (
-                    "C",
-                    "numbers kept with their creators; private text and binary removed",
-                )
-            rows.append(("", name, "", "dicomkit", action, action, why))
-        schema = ["tag", "name", "table", "option", "code", "action", "why"]
-        return pl.DataFrame(rows, schema=schema, orient="row")
+        sop_class = sop_class or most_frequent(self.frame, "SOPClassUID")
+        return rules_frame(self.settings, sop_class)
 
     def classes(self) -> pl.DataFrame:
         """The table's rows grouped by the action they get: ``action``, ``n_rows``,
@@ -235,48 +163,7 @@ class DeidentifyPlan(Generic[R]):
         the scan's columns; after it, every UID remapped in any file (sequence
         items, file meta) is added.
         """
-        f = self.frame
-        parts = [
-            f.select(
-                pl.lit("PatientID").alias("kind"),
-                pl.lit("PatientID").alias("attribute"),
-                pl.col("PatientID").fill_null("").alias("old"),
-                pl.col("new_PatientID").alias("new"),
-            )
-        ]
-        if "offset_days" in f.columns and f["offset_days"].null_count() < f.height:
-            parts.append(
-                f.select(
-                    pl.lit("date_offset_days").alias("kind"),
-                    pl.lit("PatientID").alias("attribute"),
-                    pl.col("PatientID").fill_null("").alias("old"),
-                    pl.col("offset_days").cast(pl.Utf8).alias("new"),
-                )
-            )
-        for column in _UID_COLUMNS:
-            if column in f.columns:
-                parts.append(
-                    f.filter(pl.col(column).is_not_null()).select(
-                        pl.lit("UID").alias("kind"),
-                        pl.lit(column).alias("attribute"),
-                        pl.col(column).alias("old"),
-                        pl.col(f"new_{column}").alias("new"),
-                    )
-                )
-        if self._written_uids:
-            old, new = zip(*sorted(self._written_uids.items()), strict=True)
-            parts.append(
-                pl.DataFrame(
-                    {
-                        "kind": ["UID"] * len(old),
-                        "attribute": ["(in the files)"] * len(old),
-                        "old": list(old),
-                        "new": list(new),
-                    }
-                )
-            )
-        mapping = pl.concat(parts, how="vertical_relaxed")
-        return mapping.unique(["kind", "old"], keep="first", maintain_order=True)
+        return mapping_frame(self.frame, self._written_uids)
 
     def compare(self, new: PlanSource) -> pl.DataFrame:
         """Patients, studies, series and instances: written (the plan's instances
@@ -318,7 +205,7 @@ class DeidentifyPlan(Generic[R]):
             "  per attribute class (PS3.15 Table E.1-1, 621 rows):",
         ]
         for row in self.classes().iter_rows(named=True):
-            verb = _VERBS.get(row["action"], row["action"])
+            verb = VERBS.get(row["action"], row["action"])
             lines.append(
                 f"    {row['action']:<2} {verb:<21} {row['n_rows']:>4} rows  e.g. {clip(row['examples'], 80)}"
             )
@@ -361,7 +248,7 @@ class DeidentifyPlan(Generic[R]):
             f"options: {esc(options)}; key: {len(self.settings.key)} bytes (not shown)"
         )
         classes = "".join(
-            f"<tr><td>{esc(r['action'])}</td><td>{esc(_VERBS.get(r['action'], r['action']))}</td>"
+            f"<tr><td>{esc(r['action'])}</td><td>{esc(VERBS.get(r['action'], r['action']))}</td>"
             f"<td>{r['n_rows']}</td><td>{esc(clip(r['examples'], 120))}</td></tr>"
             for r in self.classes().iter_rows(named=True)
         )
@@ -419,7 +306,8 @@ class DeidentifyPlan(Generic[R]):
     ) -> R:
         """Write the de-identified copies into ``dest``; return their rescan.
 
-        Only new files, atomically (temporary file, fsync, rename); the sources
+        Only new files, atomically (temporary files, one sync per batch, then
+        the renames: :class:`dicomkit.io.atomic.AtomicBatch`); the sources
         are only read; an existing target, or a ``dest`` holding source files,
         is refused before anything is written. The mapping is never written
         here. A file that cannot be read, de-identified or encoded is not
@@ -514,84 +402,3 @@ class DeidentifyPlan(Generic[R]):
             )
             raise DicomkitError(msg)
         return self._wrap(instances, resends, errors)
-
-
-def _most_frequent(frame: pl.DataFrame, column: str) -> str | None:
-    if column not in frame.columns or frame[column].null_count() == frame.height:
-        return None
-    value = frame[column].drop_nulls().mode().sort()[0]
-    return str(value)
-
-
-def _plan_frame(instances: pl.DataFrame, settings: Settings) -> pl.DataFrame:
-    key, options = settings.key, settings.options
-    retain_uids = "retain_uids" in options
-    columns = [
-        "path",
-        "PatientID",
-        *[c for c in _UID_COLUMNS if c in instances.columns],
-    ]
-    extra = [
-        c
-        for c in ("Modality", "SOPClassUID", "BurnedInAnnotation")
-        if c in instances.columns
-    ]
-    f = instances.select(*columns, *[c for c in extra if c not in columns])
-
-    def mapped(
-        values: Iterable[str | None], fn: functools.partial[str] | None
-    ) -> dict[str, str]:
-        return {v: (fn(v) if fn else v) for v in set(values) if v is not None}
-
-    patients = mapped(
-        f["PatientID"].fill_null(""), functools.partial(pseudonym, key=key)
-    )
-    f = f.with_columns(
-        pl.col("PatientID")
-        .fill_null("")
-        .replace_strict(patients)
-        .alias("new_PatientID")
-    )
-    for column in _UID_COLUMNS:
-        if column in f.columns:
-            uids = mapped(
-                f[column], None if retain_uids else functools.partial(new_uid, key=key)
-            )
-            f = f.with_columns(
-                pl.col(column).replace_strict(uids, default=None).alias(f"new_{column}")
-            )
-    if "retain_longitudinal_modified_dates" in options:
-        offsets = {p: date_offset(p, key) for p in patients}
-        f = f.with_columns(
-            pl.col("PatientID")
-            .fill_null("")
-            .replace_strict(offsets, return_dtype=pl.Int64)
-            .alias("offset_days")
-        )
-    else:
-        f = f.with_columns(pl.lit(None, dtype=pl.Int64).alias("offset_days"))
-    whys = []
-    actions = []
-    for row in f.iter_rows(named=True):
-        reason = burned_in_reason_of(
-            row.get("BurnedInAnnotation"), row.get("Modality"), row.get("SOPClassUID")
-        )
-        if reason and not settings.allow_burned_in:
-            actions.append("refuse")
-            whys.append(
-                f"{reason}: dicomkit does not clean pixels; check them, then pass allow_burned_in=True"
-            )
-        elif reason:
-            actions.append("write")
-            whys.append(
-                f"{reason}: copied as asked (allow_burned_in=True), with a warning"
-            )
-        else:
-            actions.append("write")
-            whys.append(
-                "PS3.15 Basic Profile" + (f" + {', '.join(options)}" if options else "")
-            )
-    return f.with_columns(
-        pl.Series("action", actions, dtype=pl.Utf8),
-        pl.Series("why", whys, dtype=pl.Utf8),
-    )

@@ -12,6 +12,9 @@ DICOM files) goes through here or follows the same rules:
   (owner-only, as ``mkstemp`` makes it);
 * :func:`remove_dead_temporaries` removes what writers on this host that no longer
   run left in a folder.
+
+Many small files (de-identified copies) go through :class:`AtomicBatch`: the same
+rules, but one sync for the whole batch instead of one ``fsync`` per file.
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
+from types import TracebackType
 from typing import Any, BinaryIO
 
 import polars as pl
 
 __all__ = [
+    "AtomicBatch",
     "file_mode",
     "remove_dead_temporaries",
     "temp_prefix",
@@ -94,6 +100,182 @@ def write_file(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+class AtomicBatch:
+    """Write many files atomically, with one sync for all of them.
+
+    :meth:`add` writes each file to a temporary name beside its target (nothing
+    appears under a final name yet); :meth:`commit` makes every temporary file's
+    data durable at once (``syncfs`` of each file system on Linux, else one
+    ``fsync`` per file), only then renames them into place, and syncs their
+    folders, so that the names are durable too when it returns. A reader, or a
+    machine that crashed, sees a whole file under a final name or none. Leaving
+    the ``with`` block without committing (an exception) removes every
+    temporary file.
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with AtomicBatch(overwrite=False) as batch:
+    ...     batch.add(os.path.join(folder, "a.txt"), lambda fp: fp.write(b"a"))
+    ...     batch.add(os.path.join(folder, "b.txt"), lambda fp: fp.write(b"b"))
+    ...     errors = batch.commit()
+    >>> errors, sorted(os.listdir(folder))
+    ({}, ['a.txt', 'b.txt'])
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: int | None = None,
+        overwrite: bool = True,
+        prefix: str | None = None,
+        suffix: str = ".tmp",
+    ) -> None:
+        self.mode = mode
+        self.overwrite = overwrite
+        self.prefix = prefix
+        self.suffix = suffix
+        self._pending: list[tuple[str, str]] = []  # (temporary, target)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, target: str, fill: Callable[[BinaryIO], object]) -> None:
+        """Write ``fill(fp)`` to a temporary file beside ``target`` (not synced,
+        not renamed yet). If ``fill`` raises, its temporary file is removed and
+        the exception propagates; the batch's other files are unaffected."""
+        folder = os.path.dirname(os.path.abspath(target))
+        fd, tmp = tempfile.mkstemp(
+            prefix=self.prefix or temp_prefix(), suffix=self.suffix, dir=folder
+        )
+        try:
+            with os.fdopen(fd, "wb") as fp:
+                fill(fp)
+            if self.mode is not None:
+                os.chmod(tmp, self.mode)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self._pending.append((tmp, target))
+
+    def commit(self) -> dict[str, OSError]:
+        """Sync every file added, then rename each into place and sync the folders.
+
+        Returns the targets that could not be put in place, with why (with
+        ``overwrite=False``, a target that appeared meanwhile is kept and
+        reported as :class:`FileExistsError`); their temporary files are removed.
+        A failed sync raises OSError and leaves no file in place.
+        """
+        pending, self._pending = self._pending, []
+        try:
+            _sync_all([tmp for tmp, _ in pending])
+        except BaseException:
+            _remove(tmp for tmp, _ in pending)
+            raise
+        errors: dict[str, OSError] = {}
+        folders: set[str] = set()
+        for index, (tmp, target) in enumerate(pending):
+            try:
+                if not self.overwrite and os.path.lexists(target):
+                    msg = (
+                        f"{target} appeared while writing; pass overwrite=True to "
+                        "replace it"
+                    )
+                    raise FileExistsError(msg)
+                os.replace(tmp, target)
+                folders.add(os.path.dirname(os.path.abspath(target)))
+            except OSError as exc:
+                errors[target] = exc
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            except BaseException:
+                _remove(tmp for tmp, _ in pending[index:])
+                raise
+        _sync_folders(folders)
+        return errors
+
+    def abort(self) -> None:
+        """Remove every temporary file not committed yet."""
+        pending, self._pending = self._pending, []
+        _remove(tmp for tmp, _ in pending)
+
+    def __enter__(self) -> AtomicBatch:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.abort()
+
+
+def _remove(paths: Iterable[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux's ``syncfs(fd)`` (one call makes a whole file system durable), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        function: Callable[[int], int] = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    return function
+
+
+_SYNCFS = _syncfs()
+
+
+def _sync_all(paths: list[str]) -> None:
+    """Make the data of ``paths`` durable: one ``syncfs`` per file system if the
+    platform has it, else an ``fsync`` of each file."""
+    if not paths:
+        return
+    if _SYNCFS is not None and len(paths) > 1:
+        devices: dict[int, str] = {}
+        for path in paths:
+            devices.setdefault(os.stat(path).st_dev, path)
+        if all(_syncfs_ok(path) for path in devices.values()):
+            return
+    for path in paths:  # no syncfs, or it failed: one file at a time
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _syncfs_ok(path: str) -> bool:
+    assert _SYNCFS is not None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _SYNCFS(fd) == 0
+    finally:
+        os.close(fd)
+
+
+def _sync_folders(folders: Collection[str]) -> None:
+    """fsync each folder, so that the renames in it are durable (POSIX; Windows
+    cannot open a folder, and its renames are durable with the file system's log)."""
+    if os.name == "nt":
+        return
+    for folder in sorted(folders):
+        with contextlib.suppress(OSError):  # e.g. a file system that refuses it
+            fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def write_parquet(
