@@ -33,7 +33,7 @@ wall time: on a machine other processes load, the CPU ratio is the stable one
 
 Per stage (``--stages N`` files, one process, milliseconds per file): dicomkit's
 read (``read_dataset``), de-identify (the plan's transform), encode
-(:func:`dicomkit.io.deid_write.encode`) and write (an
+(:func:`dicomkit.io.encode.encode`) and write (an
 :class:`~dicomkit.io.atomic.AtomicBatch` of ``BATCH_FILES`` files, sync and
 renames included); dicognito's read (``dcmread``), anonymize and ``save_as``.
 """
@@ -118,7 +118,8 @@ def stages(paths: list[Path], out: Path) -> dict[str, dict[str, float]]:
     from dicomkit.deid.engine import Settings
     from dicomkit.deid.plan import transform
     from dicomkit.io.atomic import AtomicBatch, file_mode
-    from dicomkit.io.deid_write import BATCH_FILES, encode, read_dataset
+    from dicomkit.io.deid_write import BATCH_FILES, read_dataset
+    from dicomkit.io.encode import encode
 
     n = len(paths)
     clock = time.perf_counter

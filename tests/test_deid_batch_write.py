@@ -1,4 +1,4 @@
-"""The fast write path of de-identification: :func:`dicomkit.io.deid_write.encode`
+"""The fast write path of de-identification: :func:`dicomkit.io.encode.encode`
 gives exactly dcmwrite's bytes, and :class:`dicomkit.io.atomic.AtomicBatch` puts
 many files in place atomically with one sync."""
 
@@ -19,9 +19,11 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from dicomkit.deid.engine import Settings, deidentify_dataset
-from dicomkit.io import atomic, deid_write
+from dicomkit.io import atomic
+from dicomkit.io import encode as encode_module
 from dicomkit.io.atomic import AtomicBatch
-from dicomkit.io.deid_write import Job, TransformResult, encode, run_batch
+from dicomkit.io.deid_write import Job, TransformResult, run_batch
+from dicomkit.io.encode import encode
 from tests.conftest import pydicom_test_files
 from tests.deid_data import Canaries, canary_dataset, write
 
@@ -91,12 +93,12 @@ def test_encode_copies_raw_elements_itself(monkeypatch: pytest.MonkeyPatch) -> N
     def refuse(ds: Dataset) -> bytes:
         raise AssertionError("dcmwrite called")
 
-    monkeypatch.setattr(deid_write, "_encode_slowly", refuse)
+    monkeypatch.setattr(encode_module, "_encode_slowly", refuse)
     for name in names:
         ds = dcmread(folder / name)
         assert encode(ds) == expected[name], name
     # de-identified: the file meta is new, its own encoder writes it too
-    monkeypatch.setattr(deid_write, "write_file_meta_info", refuse)
+    monkeypatch.setattr(encode_module, "write_file_meta_info", refuse)
     ds = dcmread(folder / "CT_small.dcm")
     deidentify_dataset(ds, Settings.make(KEY))
     twin = dcmread(folder / "CT_small.dcm")
