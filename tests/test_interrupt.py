@@ -12,6 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pydicom
 import pytest
 
 import dicomkit as dk
@@ -99,20 +100,7 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.mark.parametrize(
-    "workers_start",
-    [
-        True,
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                reason="known: under load, a Ctrl-C after the pool broke sometimes "
-                "(about 1 run in 5 on 3.11/3.13) still hangs the exit; not "
-                "understood yet",
-                strict=False,
-            ),
-        ),
-    ],
-    ids=["workers-read", "workers-cannot-start"],
+    "workers_start", [True, False], ids=["workers-read", "workers-cannot-start"]
 )
 def test_ctrl_c_stops_a_parallel_scan(
     many_files: Path, tmp_path: Path, workers_start: bool
@@ -150,41 +138,91 @@ def test_ctrl_c_stops_a_parallel_scan(
 
 
 def test_a_worker_that_does_not_stop_is_killed_without_a_hang(tmp_path: Path) -> None:
-    """A worker stuck in one file, tasks queued behind it: the feeder thread is
-    blocked writing a task no worker reads (what hung Python 3.10 at exit)."""
+    """A worker stuck in one batch (it never checks the stop), more queued for it
+    than a pipe holds: Ctrl-C must still end it (killed after the grace period)
+    and the process, promptly (what hung Python 3.10 at exit)."""
     script = textwrap.dedent(
         """
-        import multiprocessing, operator, time
-        from concurrent.futures import ProcessPoolExecutor
-        from dicomkit.io import scan
+        import multiprocessing, time
+        from dicomkit.io import pool
+
+        def work(data):
+            if multiprocessing.parent_process() is not None:
+                time.sleep(120)  # a worker: stuck, deaf to the stop
+            return len(data)
 
         if __name__ == "__main__":
+            pool.STOP_GRACE_SECONDS = 0.5
             print("ready", flush=True)
-            scan.STOP_GRACE_SECONDS = 0.5
-            context = multiprocessing.get_context("spawn")
-            stop = context.Event()
-            executor = ProcessPoolExecutor(
-                1, mp_context=context, initializer=scan._init_worker, initargs=(stop,)
-            )
-            executor.submit(time.sleep, 120)  # ignores the stop event
-            for _ in range(3):  # 4 MB each: more than a pipe holds
-                executor.submit(operator.length_hint, bytes(4_000_000))
-            time.sleep(3.0)  # the worker is asleep, the feeder blocked
-            workers = list(executor._processes.values())
-            started = time.monotonic()
-            scan._stop(executor, stop, dict(executor._processes))
-            print(f"stopped after {time.monotonic() - started:.1f}", flush=True)
-            print("alive", sum(p.is_alive() for p in workers), flush=True)
-            print("children", multiprocessing.active_children(), flush=True)
+            batches = [bytes(4_000_000)] * 4  # 4 MB each: more than a pipe holds
+            try:
+                pool.run_batches(batches, work, 1, print, eager=True)
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                print("children", multiprocessing.active_children(), flush=True)
+                raise
         """
     )
     (tmp_path / "stuck.py").write_text(script)
     marker = f"DICOMKIT_INTERRUPT_TEST={uuid.uuid4().hex}"
     out, err, took = run_to_the_end(
-        [sys.executable, str(tmp_path / "stuck.py")], marker, signal_after=None
+        [sys.executable, str(tmp_path / "stuck.py")], marker, signal_after=3.0
     )
-    assert "stopped after" in out, err  # and none is left at exit (run_to_the_end)
-    assert took < 25
+    assert "interrupted" in out, err  # none is left at exit (run_to_the_end)
+    assert "children []" in out
+    assert "KeyboardInterrupt" in err
+    assert took < 10
+
+
+@pytest.fixture(scope="module")
+def deid_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("deid-interrupt") / "sources"
+    write_corpus(root, 1500)
+    return root
+
+
+@pytest.mark.parametrize("after", [0.5, 2.0, 4.0])
+def test_ctrl_c_stops_a_parallel_deidentified_write(
+    deid_sources: Path, tmp_path: Path, after: float
+) -> None:
+    # at 0.5 s the workers are starting, later they write: every time, no hang,
+    # no process left, and every file in the destination is a whole DICOM file
+    # (no temporary, no partial one)
+    dest = tmp_path / "out"
+    script = textwrap.dedent(
+        f"""
+        import multiprocessing, warnings, dicomkit as dk
+        if __name__ == "__main__":
+            warnings.simplefilter("ignore")
+            col = dk.scan({str(deid_sources)!r}, workers=1, progress=False,
+                          cache=False)
+            plan = col.deidentify(key="interrupt-test-key")
+            print("ready", flush=True)
+            try:
+                plan.write({str(dest)!r}, workers=2, progress=False)
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                print("children", len(multiprocessing.active_children()),
+                      flush=True)
+                raise
+            print("finished", flush=True)
+        """
+    )
+    (tmp_path / "deid.py").write_text(script)
+    marker = f"DICOMKIT_INTERRUPT_TEST={uuid.uuid4().hex}"
+    out, err, took = run_to_the_end(
+        [sys.executable, str(tmp_path / "deid.py")], marker, signal_after=after
+    )
+    if "finished" in out:
+        pytest.skip("the machine wrote 1,500 files before the signal arrived")
+    assert "interrupted" in out, err
+    assert "children 0" in out
+    assert "KeyboardInterrupt" in err
+    assert took < 10
+    written = [p for p in dest.rglob("*") if p.is_file()] if dest.exists() else []
+    assert not [p for p in written if p.name.startswith(".dicomkit-")]
+    for path in written:  # whole files only
+        assert pydicom.dcmread(path).SOPInstanceUID
 
 
 def test_a_scan_that_outruns_its_workers_leaves_none_behind(

@@ -16,20 +16,18 @@ it, fsync, rename, never over an existing file).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
 
 from dicomkit.io.atomic import file_mode, remove_dead_temporaries, write_file
-from dicomkit.io.scan import _can_spawn, _ignore_sigint
+from dicomkit.io.pool import can_spawn, check_stop, run_batches
 from dicomkit.io.walk import os_path
 
 __all__ = [
@@ -141,7 +139,7 @@ def write_jobs(
     """Run every job (:func:`check_jobs` first); results in job order.
 
     ``workers``: processes, this one included; ``None`` uses every core from
-    :data:`MIN_PARALLEL_FILES` files on (batches over a ``ProcessPoolExecutor``,
+    :data:`MIN_PARALLEL_FILES` files on (batches over :mod:`dicomkit.io.pool`,
     "spawn" context, like the scan).
     """
     from tqdm.auto import tqdm  # imported here: only writes need it
@@ -169,25 +167,7 @@ def write_jobs(
         size = max(16, min(128, len(jobs) // (n * 8) or 1))
         batches = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
         done: dict[int, list[JobResult]] = {}
-        try:
-            _run_parallel(batches, transform, mode, n - 1, done, bar)
-        except BrokenProcessPool as exc:
-            # Workers could not start or died (e.g. a main script without an
-            # ``if __name__ == "__main__":`` guard): finish here. A target that
-            # exists now was written, whole, by a worker of this call (none
-            # existed when it began).
-            warnings.warn(
-                f"dicomkit: worker processes failed ({exc}); writing the remaining "
-                "files in this process. Pass workers=1 to skip the attempt.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            for index, batch in enumerate(batches):
-                if index not in done:
-                    done[index] = [
-                        _run(job, transform, mode, resume=True) for job in batch
-                    ]
-                    bar.update(len(batch))
+        _run_parallel(batches, transform, mode, n - 1, done, bar)
         return [result for index in sorted(done) for result in done[index]]
     finally:
         bar.close()
@@ -201,37 +181,53 @@ def _run_parallel(
     done: dict[int, list[JobResult]],
     bar: Any,
 ) -> None:
-    """Workers take batches from the front; this process runs batches from the
-    back whenever no result is waiting (the workers need a moment to start).
+    """Run ``batches`` on ``n_workers`` workers and this process
+    (:func:`dicomkit.io.pool.run_batches`), results into ``done``.
+
     A batch handed to a worker is never run twice (its files would be written
-    twice), so this process waits for the workers' last ones."""
-    context = multiprocessing.get_context("spawn")
-    front, back = 0, len(batches)
-    pending: dict[Future[list[JobResult]], int] = {}
-    with ProcessPoolExecutor(
-        n_workers, mp_context=context, initializer=_ignore_sigint
-    ) as executor:
-        while front < back and len(pending) < 2 * n_workers:
-            pending[executor.submit(run_batch, batches[front], transform, mode)] = front
-            front += 1
-        while pending or front < back:
-            ready = [future for future in pending if future.done()]
-            if not ready and front < back:
-                back -= 1
-                done[back] = run_batch(batches[back], transform, mode)
-                bar.update(len(batches[back]))
-                continue
-            if not ready:
-                ready = list(wait(pending, return_when=FIRST_COMPLETED).done)
-            for future in ready:
-                index = pending.pop(future)
-                done[index] = future.result()
-                bar.update(len(batches[index]))
-                if front < back:
-                    pending[
-                        executor.submit(run_batch, batches[front], transform, mode)
-                    ] = front
-                    front += 1
+    twice). If the workers cannot start or die (e.g. a main script without an
+    ``if __name__ == "__main__":`` guard), this process finishes, with a
+    :class:`RuntimeWarning`: a target that exists now was written, whole, by a
+    worker of this call (none existed when it began). On Ctrl-C each worker ends
+    after the file it is writing (one killed after the grace period may leave a
+    temporary file, removed here): no partial file is ever visible.
+    """
+
+    def finished(index: int, results: list[JobResult]) -> None:
+        done[index] = results
+        bar.update(len(batches[index]))
+
+    try:
+        run_batches(
+            batches,
+            partial(_run_batch_in_worker, transform=transform, mode=mode),
+            n_workers,
+            finished,
+            here=partial(run_batch, transform=transform, mode=mode),
+            recover=partial(_resume_batch, transform=transform, mode=mode),
+            verb="writing",
+        )
+    finally:  # the workers are gone: what a killed one was writing is dead
+        for folder in sorted({os.path.dirname(j.target) for b in batches for j in b}):
+            remove_dead_temporaries(folder)
+
+
+def _run_batch_in_worker(
+    jobs: Sequence[Job], transform: Transform, mode: int
+) -> list[JobResult]:  # pragma: no cover - runs in worker processes
+    """A worker's task: :func:`run_batch`, left between two files once stopped."""
+    results = []
+    for job in jobs:
+        check_stop()
+        results.append(_run(job, transform, mode))
+    return results
+
+
+def _resume_batch(
+    jobs: Sequence[Job], transform: Transform, mode: int
+) -> list[JobResult]:
+    """A batch a dead worker had taken: the targets it wrote are kept."""
+    return [_run(job, transform, mode, resume=True) for job in jobs]
 
 
 def _worker_count(workers: int | None, n_jobs: int) -> int:
@@ -240,7 +236,7 @@ def _worker_count(workers: int | None, n_jobs: int) -> int:
             msg = f"workers must be None or at least 1, not {workers}"
             raise ValueError(msg)
         return min(workers, max(n_jobs, 1))
-    if n_jobs < MIN_PARALLEL_FILES or not _can_spawn():
+    if n_jobs < MIN_PARALLEL_FILES or not can_spawn():
         return 1
     return os.cpu_count() or 1
 
