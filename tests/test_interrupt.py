@@ -11,12 +11,14 @@ import textwrap
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
 
 import dicomkit as dk
 from dicomkit.corpus import write_corpus
+from dicomkit.io.atomic import write_file
 from tests.conftest import ROOT, MakeFile
 
 
@@ -181,34 +183,52 @@ def deid_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("after", [0.5, 2.0, 4.0])
-def test_ctrl_c_stops_a_parallel_deidentified_write(
-    deid_sources: Path, tmp_path: Path, after: float
-) -> None:
-    # at 0.5 s the workers are starting, later they write: every time, no hang,
-    # no process left, and every file in the destination is a whole DICOM file
-    # (no temporary, no partial one)
-    dest = tmp_path / "out"
-    script = textwrap.dedent(
+def deid_script(sources: Path, dest: Path, *, guard: bool) -> str:
+    """A script that de-identifies ``sources`` into ``dest`` with 2 workers; without
+    the ``__main__`` guard the "spawn" workers cannot start."""
+    body = textwrap.dedent(
         f"""
-        import multiprocessing, warnings, dicomkit as dk
-        if __name__ == "__main__":
-            warnings.simplefilter("ignore")
-            col = dk.scan({str(deid_sources)!r}, workers=1, progress=False,
-                          cache=False)
-            plan = col.deidentify(key="interrupt-test-key")
-            print("ready", flush=True)
-            try:
+        warnings.simplefilter("ignore")
+        col = dk.scan({str(sources)!r}, workers=1, progress=False, cache=False)
+        plan = col.deidentify(key="interrupt-test-key")
+        print("ready", flush=True)
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 plan.write({str(dest)!r}, workers=2, progress=False)
-            except KeyboardInterrupt:
-                print("interrupted", flush=True)
-                print("children", len(multiprocessing.active_children()),
-                      flush=True)
-                raise
-            print("finished", flush=True)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            print("children", len(multiprocessing.active_children()), flush=True)
+            raise
+        print("finished", [str(w.message)[:40] for w in caught], flush=True)
         """
     )
-    (tmp_path / "deid.py").write_text(script)
+    if guard:
+        body = "if __name__ == '__main__':\n" + textwrap.indent(body, "    ")
+    return "import multiprocessing, warnings, dicomkit as dk\n" + body
+
+
+def whole_files(dest: Path) -> list[Path]:
+    """The files in ``dest``; fails on a temporary or a partial (unreadable) one."""
+    written = [p for p in dest.rglob("*") if p.is_file()] if dest.exists() else []
+    assert not [p for p in written if p.name.startswith(".dicomkit-")]
+    for path in written:
+        assert pydicom.dcmread(path).SOPInstanceUID
+    return written
+
+
+@pytest.mark.parametrize(
+    ("guard", "after"),
+    [(True, 0.5), (True, 2.0), (True, 4.0), (False, 2.0)],
+    ids=["workers-starting", "workers-write", "later", "workers-cannot-start"],
+)
+def test_ctrl_c_stops_a_parallel_deidentified_write(
+    deid_sources: Path, tmp_path: Path, guard: bool, after: float
+) -> None:
+    # whenever it comes: no hang, no process left, and every file in the
+    # destination is a whole DICOM file (no temporary, no partial one)
+    dest = tmp_path / "out"
+    (tmp_path / "deid.py").write_text(deid_script(deid_sources, dest, guard=guard))
     marker = f"DICOMKIT_INTERRUPT_TEST={uuid.uuid4().hex}"
     out, err, took = run_to_the_end(
         [sys.executable, str(tmp_path / "deid.py")], marker, signal_after=after
@@ -219,10 +239,19 @@ def test_ctrl_c_stops_a_parallel_deidentified_write(
     assert "children 0" in out
     assert "KeyboardInterrupt" in err
     assert took < 10
-    written = [p for p in dest.rglob("*") if p.is_file()] if dest.exists() else []
-    assert not [p for p in written if p.name.startswith(".dicomkit-")]
-    for path in written:  # whole files only
-        assert pydicom.dcmread(path).SOPInstanceUID
+    assert len(whole_files(dest)) < 1500
+
+
+def test_a_write_whose_workers_cannot_start_finishes_here(tmp_path: Path) -> None:
+    sources, dest = tmp_path / "sources", tmp_path / "out"
+    write_corpus(sources, 300)
+    (tmp_path / "deid.py").write_text(deid_script(sources, dest, guard=False))
+    marker = f"DICOMKIT_INTERRUPT_TEST={uuid.uuid4().hex}"
+    out, err, _ = run_to_the_end(
+        [sys.executable, str(tmp_path / "deid.py")], marker, signal_after=None
+    )
+    assert "finished ['dicomkit: worker processes failed" in out, err
+    assert len(whole_files(dest)) == 300  # each once: none refused, none failed
 
 
 def test_a_scan_that_outruns_its_workers_leaves_none_behind(
@@ -262,3 +291,21 @@ def test_progress_bar_can_be_forced(
     assert "dicomkit scan" in capsys.readouterr().err
     dk.scan(tmp_path, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_a_ctrl_c_as_a_temporary_file_is_made_leaves_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the signal arrives just after the temporary file is created, before its
+    # name is known to the writer (what left one in a stopped parallel write)
+    real_open = os.open
+
+    def interrupted(*args: Any, **kwargs: Any) -> int:
+        os.close(real_open(*args, **kwargs))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_file(str(tmp_path / "new.dcm"), lambda fp: fp.write(b"data"))
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []

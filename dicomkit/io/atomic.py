@@ -21,9 +21,9 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
-import tempfile
 from collections.abc import Callable, Collection
 from typing import Any, BinaryIO
 
@@ -76,10 +76,14 @@ def write_file(
     :class:`FileExistsError` raised. The temporary file never outlives a failure.
     """
     folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(
-        prefix=prefix or temp_prefix(), suffix=suffix, dir=folder
-    )
+    # named before it exists (not mkstemp): a Ctrl-C just after the file is
+    # created cannot leave it behind unnamed
+    name = f"{prefix or temp_prefix()}{secrets.token_hex(8)}{suffix}"
+    tmp = os.path.join(folder, name)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = -1
     try:
+        fd = os.open(tmp, flags, 0o600)
         with os.fdopen(fd, "wb") as fp:
             fill(fp)
             fp.flush()
@@ -90,6 +94,11 @@ def write_file(
             msg = f"{target} appeared while writing; pass overwrite=True to replace it"
             raise FileExistsError(msg)
         os.replace(tmp, target)
+    except FileExistsError:
+        if fd != -1:  # the target appeared: remove ours (else the name was taken)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
