@@ -18,7 +18,11 @@ import pytest
 
 import dicomkit as dk
 from dicomkit.corpus import write_corpus
+from dicomkit.io import walk
 from dicomkit.io.atomic import write_file
+from dicomkit.io.scan import read_batch_frames
+from dicomkit.io.walk import FileEntry
+from dicomkit.schema import DEFAULT_KEYWORDS
 from tests.conftest import ROOT, MakeFile
 
 
@@ -309,3 +313,23 @@ def test_a_ctrl_c_as_a_temporary_file_is_made_leaves_none(
         write_file(str(tmp_path / "new.dcm"), lambda fp: fp.write(b"data"))
     monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_ctrl_c_inside_open_is_not_taken_for_an_unreadable_file(
+    make_file: MakeFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Ctrl-C inside open(fd) makes it close fd; closing it again raised
+    # OSError(EBADF) in place of the KeyboardInterrupt, which the reader took
+    # for an unreadable file: the scan went on (the "hang" of the
+    # workers-cannot-start case above, about 1 run in 30 under load).
+    path = make_file("a.dcm")
+    stat = path.stat()
+    entry = FileEntry(str(path), stat.st_size, stat.st_mtime_ns)
+
+    def interrupted(fd: int, *args: Any, **kwargs: Any) -> Any:
+        os.close(fd)  # what open() does with a descriptor when it fails
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(walk, "open", interrupted, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        read_batch_frames([entry], DEFAULT_KEYWORDS)
