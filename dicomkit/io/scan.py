@@ -9,9 +9,9 @@ happens is the caller's choice:
 :class:`InProcessReader`
     Reads in this process, 256 files a batch.
 :class:`ParallelReader`
-    This process and ``workers - 1`` spawned ones; this process also takes the
-    batches of workers that are still starting, so a small scan never waits ~0.3 s
-    for them (``steal_from_cold_workers=False`` lets the workers read theirs).
+    This process and ``workers - 1`` spawned ones (:mod:`dicomkit.io.pool`); a
+    worker gets batches once it has started, so a small scan never waits ~0.3 s
+    for them (``steal_from_cold_workers=False`` hands them batches at once).
 :class:`ExecutorReader`
     Any :class:`concurrent.futures.Executor` (threads, processes, Dask).
 :class:`AutoReader`
