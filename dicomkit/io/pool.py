@@ -147,8 +147,8 @@ def run_batches(
         context = multiprocessing.get_context("spawn")
         # "spawn": forking a process that already runs polars' thread pool can
         # deadlock, and a notebook kernel always has threads.
-        if front < back:
-            workers = [_Worker.start(context, work) for _ in range(n_workers)]
+        for _ in range(n_workers if front < back else 0):
+            workers.append(_Worker.start(context, work))  # each one ended below
         if eager:
             for worker in workers:
                 front = _hand_out(worker, batches, front, back)
