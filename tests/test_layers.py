@@ -35,6 +35,7 @@ LAYER_OF: dict[str, str] = {
     "dicomkit.text": "base",  # plural() and relative paths: strings only
     "dicomkit._version": "base",  # the version, from package metadata
     "dicomkit._typing": "base",  # (if present) shared type aliases
+    "dicomkit.io.pool": "io",  # the process pool and its stop protocol (scan, deid)
     "dicomkit.io": "io",
     "dicomkit.geometry": "logic",
     "dicomkit.uid": "logic",

@@ -24,10 +24,10 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import sys
-import tempfile
 from collections.abc import Callable, Collection, Iterable
 from types import TracebackType
 from typing import Any, BinaryIO
@@ -81,11 +81,10 @@ def write_file(
     With ``overwrite=False``, a ``target`` that appeared meanwhile is kept and
     :class:`FileExistsError` raised. The temporary file never outlives a failure.
     """
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(
-        prefix=prefix or temp_prefix(), suffix=suffix, dir=folder
-    )
+    tmp = _temporary_name(target, prefix, suffix)
+    fd = -1
     try:
+        fd = os.open(tmp, _CREATE, 0o600)
         with os.fdopen(fd, "wb") as fp:
             fill(fp)
             fp.flush()
@@ -96,6 +95,11 @@ def write_file(
             msg = f"{target} appeared while writing; pass overwrite=True to replace it"
             raise FileExistsError(msg)
         os.replace(tmp, target)
+    except FileExistsError:
+        if fd != -1:  # the target appeared: remove ours (else the name was taken)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -145,12 +149,9 @@ class AtomicBatch:
         """Write ``fill(fp)`` to a temporary file beside ``target`` (not synced,
         not renamed yet). If ``fill`` raises, its temporary file is removed and
         the exception propagates; the batch's other files are unaffected."""
-        folder = os.path.dirname(os.path.abspath(target))
-        fd, tmp = tempfile.mkstemp(
-            prefix=self.prefix or temp_prefix(), suffix=self.suffix, dir=folder
-        )
+        tmp = _temporary_name(target, self.prefix, self.suffix)
         try:
-            with os.fdopen(fd, "wb") as fp:
+            with os.fdopen(os.open(tmp, _CREATE, 0o600), "wb") as fp:
                 fill(fp)
             if self.mode is not None:
                 os.chmod(tmp, self.mode)
@@ -211,6 +212,19 @@ class AtomicBatch:
         traceback: TracebackType | None,
     ) -> None:
         self.abort()
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
+def _temporary_name(target: str, prefix: str | None, suffix: str) -> str:
+    """A new temporary name beside ``target``, chosen before the file exists (not
+    ``mkstemp``): a Ctrl-C just after the file is created cannot leave it behind
+    unnamed, since the caller knows the name to remove."""
+    folder = os.path.dirname(os.path.abspath(target))
+    return os.path.join(
+        folder, f"{prefix or temp_prefix()}{secrets.token_hex(8)}{suffix}"
+    )
 
 
 def _remove(paths: Iterable[str]) -> None:

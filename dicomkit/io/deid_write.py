@@ -18,22 +18,19 @@ bytes are on disk, and every file is durable when :func:`write_jobs` returns.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, BinaryIO
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from dicomkit._warnings import warn
 from dicomkit.io.atomic import AtomicBatch, file_mode, remove_dead_temporaries
 from dicomkit.io.encode import encode
-from dicomkit.io.scan import _can_spawn, _ignore_sigint
+from dicomkit.io.pool import can_spawn, check_stop, run_batches
 from dicomkit.io.walk import os_path
 
 __all__ = [
@@ -149,7 +146,7 @@ def write_jobs(
     """Run every job (:func:`check_jobs` first); results in job order.
 
     ``workers``: processes, this one included; ``None`` uses every core from
-    :data:`MIN_PARALLEL_FILES` files on (batches over a ``ProcessPoolExecutor``,
+    :data:`MIN_PARALLEL_FILES` files on (batches over :mod:`dicomkit.io.pool`,
     "spawn" context, like the scan).
     """
     from tqdm.auto import tqdm  # imported here: only writes need it
@@ -178,22 +175,7 @@ def write_jobs(
         size = max(16, min(BATCH_FILES, len(jobs) // (n * 8) or 1))
         batches = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
         done: dict[int, list[JobResult]] = {}
-        try:
-            _run_parallel(batches, transform, mode, n - 1, done, bar)
-        except BrokenProcessPool as exc:
-            # Workers could not start or died (e.g. a main script without an
-            # ``if __name__ == "__main__":`` guard): finish here. A target that
-            # exists now was written, whole, by a worker of this call (none
-            # existed when it began).
-            warn(
-                f"dicomkit: worker processes failed ({exc}); writing the remaining "
-                "files in this process. Pass workers=1 to skip the attempt.",
-                RuntimeWarning,
-            )
-            for index, rest in enumerate(batches):
-                if index not in done:
-                    done[index] = run_batch(rest, transform, mode, resume=True)
-                    bar.update(len(rest))
+        _run_parallel(batches, transform, mode, n - 1, done, bar)
         return [result for index in sorted(done) for result in done[index]]
     finally:
         bar.close()
@@ -207,37 +189,50 @@ def _run_parallel(
     done: dict[int, list[JobResult]],
     bar: Any,
 ) -> None:
-    """Workers take batches from the front; this process runs batches from the
-    back whenever no result is waiting (the workers need a moment to start).
+    """Run ``batches`` on ``n_workers`` workers and this process
+    (:func:`dicomkit.io.pool.run_batches`), results into ``done``.
+
     A batch handed to a worker is never run twice (its files would be written
-    twice), so this process waits for the workers' last ones."""
-    context = multiprocessing.get_context("spawn")
-    front, back = 0, len(batches)
-    pending: dict[Future[list[JobResult]], int] = {}
-    with ProcessPoolExecutor(
-        n_workers, mp_context=context, initializer=_ignore_sigint
-    ) as executor:
-        while front < back and len(pending) < 2 * n_workers:
-            pending[executor.submit(run_batch, batches[front], transform, mode)] = front
-            front += 1
-        while pending or front < back:
-            ready = [future for future in pending if future.done()]
-            if not ready and front < back:
-                back -= 1
-                done[back] = run_batch(batches[back], transform, mode)
-                bar.update(len(batches[back]))
-                continue
-            if not ready:
-                ready = list(wait(pending, return_when=FIRST_COMPLETED).done)
-            for future in ready:
-                index = pending.pop(future)
-                done[index] = future.result()
-                bar.update(len(batches[index]))
-                if front < back:
-                    pending[
-                        executor.submit(run_batch, batches[front], transform, mode)
-                    ] = front
-                    front += 1
+    twice). If the workers cannot start or die (e.g. a main script without an
+    ``if __name__ == "__main__":`` guard), this process finishes, with a
+    :class:`RuntimeWarning`: a target that exists now was written, whole, by a
+    worker of this call (none existed when it began). On Ctrl-C each worker ends
+    after the file it is writing (one killed after the grace period may leave a
+    temporary file, removed here): no partial file is ever visible.
+    """
+
+    def finished(index: int, results: list[JobResult]) -> None:
+        done[index] = results
+        bar.update(len(batches[index]))
+
+    try:
+        run_batches(
+            batches,
+            partial(_run_batch_in_worker, transform=transform, mode=mode),
+            n_workers,
+            finished,
+            here=partial(run_batch, transform=transform, mode=mode),
+            recover=partial(_resume_batch, transform=transform, mode=mode),
+            verb="writing",
+        )
+    finally:  # the workers are gone: what a killed one was writing is dead
+        for folder in sorted({os.path.dirname(j.target) for b in batches for j in b}):
+            remove_dead_temporaries(folder)
+
+
+def _run_batch_in_worker(
+    jobs: Sequence[Job], transform: Transform, mode: int
+) -> list[JobResult]:  # pragma: no cover - runs in worker processes
+    """A worker's task: :func:`run_batch`, stopped between two files once a stop
+    is requested (its batch is then discarded whole: nothing was renamed)."""
+    return run_batch(jobs, transform, mode, between=check_stop)
+
+
+def _resume_batch(
+    jobs: Sequence[Job], transform: Transform, mode: int
+) -> list[JobResult]:
+    """A batch a dead worker had taken: the targets it wrote are kept."""
+    return run_batch(jobs, transform, mode, resume=True)
 
 
 def _worker_count(workers: int | None, n_jobs: int) -> int:
@@ -246,13 +241,18 @@ def _worker_count(workers: int | None, n_jobs: int) -> int:
             msg = f"workers must be None or at least 1, not {workers}"
             raise ValueError(msg)
         return min(workers, max(n_jobs, 1))
-    if n_jobs < MIN_PARALLEL_FILES or not _can_spawn():
+    if n_jobs < MIN_PARALLEL_FILES or not can_spawn():
         return 1
     return os.cpu_count() or 1
 
 
 def run_batch(
-    jobs: Sequence[Job], transform: Transform, mode: int, *, resume: bool = False
+    jobs: Sequence[Job],
+    transform: Transform,
+    mode: int,
+    *,
+    resume: bool = False,
+    between: Callable[[], None] | None = None,
 ) -> list[JobResult]:
     """Run ``jobs`` in this process (a worker's task); results in job order.
 
@@ -260,12 +260,15 @@ def run_batch(
     written to a temporary name; then one :class:`~dicomkit.io.atomic.AtomicBatch`
     commit makes them all durable and renames them into place. ``resume``: a
     target that exists already was written by this call before (it reports
-    ``written``, untouched).
+    ``written``, untouched). ``between`` is called before each file (a worker's
+    stop check: if it raises, the batch is discarded, nothing renamed).
     """
     results: list[JobResult] = []
     staged: list[int] = []  # the results whose file waits in the batch
     with AtomicBatch(mode=mode, overwrite=False) as batch:
         for job in jobs:
+            if between is not None:
+                between()
             result, data = _prepare(job, transform, resume=resume)
             if data is not None:
                 try:

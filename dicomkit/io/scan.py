@@ -9,9 +9,9 @@ happens is the caller's choice:
 :class:`InProcessReader`
     Reads in this process, 256 files a batch.
 :class:`ParallelReader`
-    This process and ``workers - 1`` spawned ones; this process also takes the
-    batches of workers that are still starting, so a small scan never waits ~0.3 s
-    for them (``steal_from_cold_workers=False`` lets the workers read theirs).
+    This process and ``workers - 1`` spawned ones (:mod:`dicomkit.io.pool`); a
+    worker gets batches once it has started, so a small scan never waits ~0.3 s
+    for them (``steal_from_cold_workers=False`` hands them batches at once).
 :class:`ExecutorReader`
     Any :class:`concurrent.futures.Executor` (threads, processes, Dask).
 :class:`AutoReader`
@@ -40,30 +40,18 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import multiprocessing
 import os
-import signal
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Executor,
-    Future,
-    ProcessPoolExecutor,
-    wait,
-)
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_COMPLETED, Executor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import polars as pl
 
-from dicomkit._warnings import warn
 from dicomkit.io.header import Parser, read_batch
+from dicomkit.io.pool import can_spawn, check_stop, run_batches
 from dicomkit.io.rows import Batch, empty_frames, rows_to_frames
 from dicomkit.io.walk import FileEntry
 
@@ -128,11 +116,13 @@ class InProcessReader:
 class ParallelReader:
     """Read with ``workers`` processes: this one and ``workers - 1`` spawned.
 
-    With ``steal_from_cold_workers`` (the default) this process also reads the
-    batches handed to workers that have not returned any yet when it has read the
-    rest, so a scan of a few thousand files never waits for them to start. If the
-    workers cannot start (a script read from stdin), the rest is read here with a
-    :class:`RuntimeWarning`. Ctrl-C stops them.
+    With ``steal_from_cold_workers`` (the default) a worker gets batches only once
+    it has started, and this process reads the others meanwhile, so a scan of a
+    few thousand files never waits for the workers; ``False`` hands the first
+    batches out at once, and the workers read them even when this process could
+    have. If the workers cannot start (a script read from stdin), the rest is read
+    here with a :class:`RuntimeWarning`. Ctrl-C stops them, leaving none behind
+    (:mod:`dicomkit.io.pool`).
     """
 
     workers: int
@@ -285,47 +275,21 @@ def _worker_count(workers: int | None, n_files: int) -> int:
             msg = f"workers must be None or at least 1, not {workers}"
             raise ValueError(msg)
         return min(workers, max(n_files, 1))
-    if n_files < MIN_PARALLEL_FILES or not _can_spawn():
+    if n_files < MIN_PARALLEL_FILES or not can_spawn():
         return 1
     return os.cpu_count() or 1
 
 
-def _can_spawn() -> bool:
-    """Whether "spawn" workers can start: they re-import the main script by path."""
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    return main_file is None or os.path.exists(main_file)
-
-
-#: A stopped scan's workers leave their batch within this many files …
+#: A stopped scan's workers leave their batch within this many files.
 STOP_CHECK_FILES = 32
-#: … and are killed when they have not exited this many seconds after the stop.
-STOP_GRACE_SECONDS = 3.0
-
-_stop_event: Any = None  # in a worker process: the scan's "stop reading" event
-
-
-def _ignore_sigint() -> None:  # pragma: no cover - runs in worker processes
-    # Ctrl-C reaches the whole process group; the parent alone decides to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _init_worker(stop: Any) -> None:  # pragma: no cover - runs in worker processes
-    global _stop_event
-    _stop_event = stop
-    # Ctrl-C reaches the whole process group; the parent alone decides to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class _Stopped(Exception):
-    """Raised in a worker when the scan has stopped: the batch is abandoned."""
 
 
 class _StoppableBatch(Sequence[FileEntry]):
-    """A batch whose iteration stops (:class:`_Stopped`) once the scan has stopped."""
+    """A batch whose iteration ends (:class:`~dicomkit.io.pool.Stopped`) once the
+    worker's pool has stopped (:func:`~dicomkit.io.pool.check_stop`)."""
 
-    def __init__(self, entries: Sequence[FileEntry], stop: Any) -> None:
+    def __init__(self, entries: Sequence[FileEntry]) -> None:
         self._entries = entries
-        self._stop = stop
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -335,23 +299,16 @@ class _StoppableBatch(Sequence[FileEntry]):
 
     def __iter__(self) -> Iterator[FileEntry]:
         for index, entry in enumerate(self._entries):
-            if index % STOP_CHECK_FILES == 0 and self._stop.is_set():
-                raise _Stopped
+            if index % STOP_CHECK_FILES == 0:
+                check_stop()
             yield entry
 
 
 def _read_batch_in_worker(
-    entries: Sequence[FileEntry], keywords: Sequence[str], reader: Parser
-) -> Batch | None:  # pragma: no cover - runs in worker processes
-    """A worker's task: :func:`read_batch_frames`, or None once the scan has stopped."""
-    if _stop_event is None:
-        return read_batch_frames(entries, keywords, reader)
-    try:
-        return read_batch_frames(
-            _StoppableBatch(entries, _stop_event), keywords, reader
-        )
-    except _Stopped:
-        return None
+    entries: Sequence[FileEntry], keywords: Sequence[str], parser: Parser
+) -> Batch:  # pragma: no cover - runs in worker processes
+    """A worker's task: :func:`read_batch_frames`, left early once stopped."""
+    return read_batch_frames(_StoppableBatch(entries), keywords, parser)
 
 
 def _read_parallel(
@@ -359,98 +316,26 @@ def _read_parallel(
     keywords: tuple[str, ...],
     n_workers: int,
     done: Callable[[Batch, int], None],
-    reader: Parser,
+    parser: Parser,
     *,
     steal: bool = True,
 ) -> None:
+    """Read on ``n_workers`` spawned processes and this one
+    (:func:`dicomkit.io.pool.run_batches`: Ctrl-C stops them, workers that cannot
+    start leave the reading to this process)."""
     # Enough batches to balance the load and move the bar, few enough that the
     # per-batch cost (a task, a frame of typed columns: a few ms) stays small.
     size = max(128, min(512, len(entries) // ((n_workers + 1) * 8) or 1))
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
-    # Workers take batches from the front, a few at a time; this process takes
-    # them from the back whenever no result is waiting, so no time is lost while
-    # the workers start up (~0.3 s: they import polars and pydicom). If this
-    # process has read every other batch before any worker has returned one, it
-    # reads the ones handed out too and stops the workers: a scan of a few
-    # thousand files never waits for them.
-    front, back = 0, len(batches)
-    warm = False
-    # "spawn": forking a process that already runs polars' thread pool can
-    # deadlock, and a notebook kernel always has threads.
-    context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    # the pool starts its processes as tasks come: each is kept here too, as
-    # shutdown() forgets them and a stop must still end every one
-    workers: dict[int, Any] = {}
-    executor = _TrackedPool(
-        workers,
+    run_batches(
+        batches,
+        partial(_read_batch_in_worker, keywords=keywords, parser=parser),
         n_workers,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(stop,),
+        lambda index, frames: done(frames, len(batches[index])),
+        here=partial(read_batch_frames, keywords=keywords, parser=parser),
+        eager=not steal,
+        verb="reading",
     )
-    pending: dict[Future[Batch | None], int] = {}
-    stopping: threading.Thread | None = None
-    try:
-        while front < back and len(pending) < 2 * n_workers:
-            pending[
-                executor.submit(_read_batch_in_worker, batches[front], keywords, reader)
-            ] = front
-            front += 1
-        while pending or front < back:
-            ready, _ = wait(pending, timeout=0, return_when=FIRST_COMPLETED)
-            if not ready and front < back:
-                back -= 1
-                done(
-                    read_batch_frames(batches[back], keywords, reader),
-                    len(batches[back]),
-                )
-                continue
-            if not ready and not warm and steal:
-                # they end as soon as they start, while this process reads on
-                stopping = _stop(executor, stop, workers, wait=False)
-                for index in sorted(pending.values()):
-                    done(
-                        read_batch_frames(batches[index], keywords, reader),
-                        len(batches[index]),
-                    )
-                return
-            if not ready:
-                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in ready:
-                index = pending[future]
-                frames = future.result()  # a broken pool raises here: keep the index
-                assert frames is not None  # None only after _stop
-                del pending[future]
-                warm = True
-                done(frames, len(batches[index]))
-                if front < back:
-                    pending[
-                        executor.submit(
-                            _read_batch_in_worker, batches[front], keywords, reader
-                        )
-                    ] = front
-                    front += 1
-    except BrokenProcessPool as exc:
-        # Workers could not start or died (e.g. the main script came from stdin,
-        # which "spawn" cannot re-import): finish in this process, losing nothing.
-        _stop(executor, stop, workers)
-        warn(
-            f"dicomkit: worker processes failed ({exc}); reading the remaining "
-            "files in this process. Pass workers=1 to skip the attempt."
-        )
-        for index in sorted([*pending.values(), *range(front, back)]):
-            done(
-                read_batch_frames(batches[index], keywords, reader), len(batches[index])
-            )
-        return
-    except BaseException:
-        if stopping is None:
-            _stop(executor, stop, workers)
-        else:  # already stopping them: wait for that
-            stopping.join()
-        raise
-    executor.shutdown(wait=True)
 
 
 def _read_with(
@@ -476,90 +361,3 @@ def _read_with(
         for future in pending:
             future.cancel()
         raise
-
-
-class _TrackedPool(ProcessPoolExecutor):
-    """A process pool that also records each process it starts in ``workers``."""
-
-    def __init__(self, workers: dict[int, Any], *args: Any, **kwargs: Any) -> None:
-        self._dicomkit_workers = workers
-        super().__init__(*args, **kwargs)
-
-    def submit(self, *args: Any, **kwargs: Any) -> Any:
-        """Submit a task (:meth:`ProcessPoolExecutor.submit`), then record workers."""
-        future = super().submit(*args, **kwargs)
-        self._dicomkit_workers.update(getattr(self, "_processes", None) or {})
-        return future
-
-
-def _stop(
-    executor: ProcessPoolExecutor,
-    stop: Any,
-    workers: dict[int, Any],
-    *,
-    wait: bool = True,
-) -> threading.Thread | None:
-    """Stop the workers so that none is left running and the interpreter can exit.
-
-    Killing a worker while the pool's feeder thread writes a task to it leaves
-    that thread blocked on a pipe no process reads; on Python 3.10 and 3.11 the
-    pool's manager thread then waits for it forever, and so does the interpreter
-    at exit (``concurrent.futures.process._python_exit``; CPython 3.12 closes the
-    pipe instead, gh-94777). So workers are first asked to stop: they leave their
-    batch within :data:`STOP_CHECK_FILES` files, return None for every task
-    still queued, and exit when the pool tells them to. Only workers that have
-    not exited after :data:`STOP_GRACE_SECONDS` are killed (or that died), and
-    then this process closes its end of the task pipe, so no write waits on it
-    (the feeder thread may then print the BrokenPipeError it meets).
-
-    With ``wait=False`` (the workers were not needed after all) this runs in a
-    background thread, returned, and the scan goes on at once. ``workers`` holds
-    every process the pool started (see :class:`_TrackedPool`).
-    """
-    stop.set()
-    workers.update(getattr(executor, "_processes", None) or {})
-    processes = list(workers.values())
-    tasks = getattr(executor, "_call_queue", None)  # shutdown() forgets it
-    executor.shutdown(wait=False, cancel_futures=True)
-    if wait:
-        _end_workers(processes, tasks, stop)
-        return None
-    thread = threading.Thread(
-        target=_end_workers,
-        args=(processes, tasks, stop),
-        name="dicomkit-stop-workers",
-        daemon=False,  # the interpreter waits for it: no worker outlives it
-    )
-    thread.start()
-    return thread
-
-
-def _end_workers(processes: list[Any], tasks: Any, stop: Any) -> None:
-    # ``stop`` is held until the workers have ended: a worker still starting
-    # opens its semaphore by name, which is gone once the Event is collected.
-    try:
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for process in processes:
-            process.join(max(deadline - time.monotonic(), 0.0))
-    finally:  # a second Ctrl-C while waiting still ends them
-        alive = [p for p in processes if p.is_alive()]
-        for process in alive:
-            process.terminate()
-        for process in alive:
-            process.join(1.0)
-            if process.is_alive():
-                process.kill()
-                process.join()
-        if alive or any(p.exitcode not in (0, None) for p in processes):
-            _release_task_pipe(tasks)
-        del stop
-
-
-def _release_task_pipe(tasks: Any) -> None:
-    """Close this process's read end of the pool's task pipe once its workers are
-    dead, so the feeder thread's writes fail at once instead of blocking for ever
-    (CPython 3.12 does it itself, gh-94777; 3.10 and 3.11 do not)."""
-    reader = getattr(tasks, "_reader", None)
-    if reader is not None and sys.version_info < (3, 12):
-        with contextlib.suppress(OSError):
-            reader.close()

@@ -77,10 +77,13 @@ def open_regular(path: str, buffering: int = -1) -> BinaryIO:
         if not stat.S_ISREG(mode):
             msg = f"not a regular file any more ({_special_kind(mode)})"
             raise NotRegularFileError(msg)
-        return open(fd, "rb", buffering=buffering)
     except BaseException:
         os.close(fd)
         raise
+    # not in the try: open() owns fd and closes it if it fails (a Ctrl-C inside
+    # it); closing it again raised OSError(EBADF), which replaced the
+    # KeyboardInterrupt, and the reader took that for an unreadable file
+    return open(fd, "rb", buffering=buffering)
 
 
 def walk(
