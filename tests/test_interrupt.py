@@ -254,7 +254,16 @@ def test_a_write_whose_workers_cannot_start_finishes_here(tmp_path: Path) -> Non
     out, err, _ = run_to_the_end(
         [sys.executable, str(tmp_path / "deid.py")], marker, signal_after=None
     )
-    assert "finished ['dicomkit: worker processes failed" in out, err
+    finished = [line for line in out.splitlines() if line.startswith("finished")]
+    assert finished, err
+    # The workers fail (they re-run the script, whose write finds its targets
+    # taken): either this process took over from them, with a warning, or it had
+    # written every batch itself before any worker came up (batched writes are
+    # fast), with no warning at all. Nothing else may be said.
+    assert finished[0] == "finished []" or (
+        finished[0].startswith("finished ['dicomkit: worker processes failed")
+        and finished[0].count("', '") == 0  # that one warning only
+    ), err
     assert len(whole_files(dest)) == 300  # each once: none refused, none failed
 
 
