@@ -23,20 +23,26 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from dicomkit import nifti
+from dicomkit import geometry, nifti
 from dicomkit.exceptions import NiftiExportError, NotAVolumeError
 from dicomkit.geometry import TILT_TOL_DEG
 from dicomkit.io.atomic import file_mode, write_file, write_parquet
+from dicomkit.io.dicomweb import is_url
+from dicomkit.io.multiframe import multiframe_files, read_frame_geometry
 from dicomkit.io.nifti import (
+    PixelRange,
     check_suffix,
+    header_bytes,
     nifti_writer,
+    pixel_range,
     require_nibabel,
     sidecar_path,
+    stream_writer,
     write_json,
 )
 from dicomkit.io.parquet import dicomkit_version
 from dicomkit.io.write import _check_inside, _component, _identity
-from dicomkit.verify import BLOCKING_CHECKS
+from dicomkit.verify import BLOCKING_CHECKS, verify
 
 if TYPE_CHECKING:
     from dicomkit.ops import Repeats
@@ -276,8 +282,15 @@ def export_collection(
     identifying: bool = False,
     compress: bool = True,
     overwrite: bool = False,
+    stream: bool = True,
 ) -> pl.DataFrame:
-    """What :meth:`dicomkit.Collection.to_nifti` runs; see there."""
+    """What :meth:`dicomkit.Collection.to_nifti` runs; see there.
+
+    ``stream`` (internal, for the tests and the benchmark): with True (the
+    default), a ``.nii`` whose voxels are the files' pixel bytes in slice order
+    is written straight from the files (:func:`_stream_plan`); False always builds
+    the volume array first. Both write the same bytes.
+    """
     require_nibabel()
     if tilt not in ("shear", "refuse"):
         msg = f"tilt must be 'shear' or 'refuse', not {tilt!r}"
@@ -300,6 +313,7 @@ def export_collection(
             tilt=tilt,
             identifying=identifying,
             overwrite=overwrite,
+            stream=stream,
         )
         for job in jobs
     ]
@@ -411,9 +425,17 @@ def _export_one(
     tilt: nifti.Tilt,
     identifying: bool,
     overwrite: bool,
+    stream: bool = True,
 ) -> dict[str, Any]:
+    plan = (
+        _stream_plan(job.col, job.uid)
+        if stream and not job.path.endswith(".gz")
+        else None
+    )
     try:
-        volume, fill = _volume(job, allow_gaps=allow_gaps)
+        volume, fill = (
+            (plan[0], None) if plan is not None else _volume(job, allow_gaps=allow_gaps)
+        )
     except (NotAVolumeError, NiftiExportError) as exc:
         return _refused(job, str(exc))
     where = f"series {job.source_uid}" + (
@@ -477,7 +499,9 @@ def _export_one(
     _check_inside(top, job.path)
     write_file(
         job.path,
-        nifti_writer(image, compress=job.path.endswith(".gz")),
+        stream_writer(header_bytes(image), plan[1])
+        if plan is not None
+        else nifti_writer(image, compress=job.path.endswith(".gz")),
         suffix=".nii.tmp",
         mode=file_mode(),
         overwrite=overwrite,
@@ -527,6 +551,97 @@ def _volume(job: _Job, *, allow_gaps: bool) -> tuple[VolumeLike, nifti.GapFill |
     n_z = volume.array.shape[-3]
     fill = nifti.fill_gaps(volume.array, volume.positions[:n_z], volume.affine)
     return volume, fill
+
+
+def _stream_plan(
+    col: ExportSource, uid: str
+) -> tuple[VolumeLike, list[PixelRange]] | None:
+    """The volume of ``uid`` without its pixels, and where each slice's pixel
+    bytes are, when a plain ``.nii`` of it is the files' pixel bytes in slice
+    order; else None (the export builds the volume array).
+
+    That is the common case of a CT or MR series: single-frame files, native
+    little-endian, one pixel format, one linear rescale (written as
+    ``scl_slope``/``scl_inter``, exact in ``float32``), a regular stack (no
+    blocking verify finding, so no gap, no repeat) and no gantry tilt. The
+    array path writes those same bytes: :func:`dicomkit.nifti.nifti_array` is a
+    transposed view (no flip), the RAS/LPS difference is in the affine only, and
+    the unused high bits are corrected as the array path does
+    (:func:`dicomkit.io.nifti.stream_writer`). The plane order, affine and
+    checks are :func:`dicomkit.volume.build_volume`'s own steps.
+    """
+    from dicomkit import volume as vol
+    from dicomkit.stacking import _file_rescale
+
+    series = col.instances.filter(pl.col("SeriesInstanceUID") == uid)
+    if series.is_empty() or next(multiframe_files(series), None) is not None:
+        return None
+    frames = read_frame_geometry(())
+    planes = vol._ordered(vol._planes(series, frames))
+    if not all(vol._placed(p) and p["tile"] is None for p in planes):
+        return None
+    if _repeats(planes):
+        return None
+    blocking = verify(series, frames=frames).filter(
+        pl.col("check").is_in(list(BLOCKING_CHECKS))
+    )
+    if blocking.height:
+        return None
+    try:
+        dy, dx = vol._pixel_spacing(uid, planes, allow_irregular=False)
+    except NotAVolumeError:
+        return None
+    paths = [str(p["path"]) for p in planes]
+    if len(set(paths)) != len(paths) or any(is_url(p) for p in paths):
+        return None
+    sources: list[PixelRange] = []
+    for path in paths:
+        found = pixel_range(path)
+        if found is None:
+            return None
+        sources.append(found)
+    first = sources[0]
+    rescale = _file_rescale(first.ds)
+    if (
+        not isinstance(rescale, tuple)
+        or not all(float(np.float32(v)) == v for v in rescale)
+        or any(
+            (s.dtype, s.shape, s.shift) != (first.dtype, first.shape, first.shift)
+            or (s.ds is not first.ds and _file_rescale(s.ds) != rescale)
+            for s in sources
+        )
+    ):
+        return None
+    metadata: dict[str, Any] = {"geometry": vol._geometry_source(planes)}
+    affine, dz = vol._affine(planes, dy, dx, metadata)
+    if affine is None or (
+        len(planes) > 1 and nifti.tilt_degrees(affine) > TILT_TOL_DEG
+    ):
+        return None
+    metadata["stored_rescale"] = rescale
+    shape = (len(planes), *first.shape[1:])
+    volume = vol.Volume(
+        array=np.broadcast_to(np.zeros((), dtype=first.dtype), shape),
+        spacing=(dz, dy, dx),
+        affine=affine,
+        sop_instance_uids=[p["SOPInstanceUID"] for p in planes],
+        positions=[p["ImagePositionPatient"] for p in planes],
+        series_instance_uid=uid,
+        repeat_key=None,
+        repeat_values=[],
+        frame_numbers=[1] * len(planes),
+        metadata=metadata,
+    )
+    return volume, sources
+
+
+def _repeats(planes: list[dict[str, Any]]) -> bool:
+    """Whether ``planes`` repeat positions (echoes, phases …: a 4-D candidate)."""
+    analysis = geometry.analyse_positions(
+        [p["ImagePositionPatient"] for p in planes],
+        planes[0]["ImageOrientationPatient"],
+    )
+    return bool(analysis.repeats)
 
 
 def _with_gaps(

@@ -10,6 +10,7 @@ nibabel is an optional dependency: ``pip install "dicomkit[nifti]"``.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib
 import io
@@ -17,26 +18,41 @@ import json
 import os
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, BinaryIO
 
 import numpy as np
+from pydicom.dataset import Dataset
 
 from dicomkit.exceptions import MissingExtraError
+from dicomkit.io import fastread
 from dicomkit.io.atomic import file_mode, write_file
+from dicomkit.io.pixels import (
+    _FAST_PLAN,
+    _FAST_TAGS,
+    _NATIVE_LITTLE,
+    _PIXEL_TAG,
+    _UNDEFINED,
+    _pixel_format,
+)
+from dicomkit.io.walk import open_regular, os_path
 
 __all__ = [
     "CHUNK",
     "GZIP_LEVEL",
     "ISAL_LEVEL",
+    "PixelRange",
     "check_suffix",
     "deflater",
     "header_bytes",
     "nifti_writer",
+    "pixel_range",
     "require_nibabel",
     "sidecar_path",
+    "stream_writer",
     "write_json",
 ]
 
@@ -177,6 +193,150 @@ def _write_gzip(
                 fp.write(pending.popleft().result())
         while pending:
             fp.write(pending.popleft().result())
+
+
+# -- a .nii streamed from the files' pixel bytes -------------------------------------
+
+
+@dataclass(frozen=True)
+class PixelRange:
+    """Where one uncompressed single-frame file keeps its stored pixels: ``length``
+    bytes from ``start``, of ``dtype`` in ``shape`` ``(1, rows, columns)``, with
+    the pixel-format data set ``ds`` (shared by the files of one format: do not
+    modify it) and ``shift``, the unused high bits (BitsAllocated − BitsStored)."""
+
+    path: str
+    start: int
+    length: int
+    dtype: np.dtype[Any]
+    shape: tuple[int, int, int]
+    shift: int
+    ds: Dataset
+
+
+def pixel_range(path: str) -> PixelRange | None:
+    """The pixel bytes of a Part 10 uncompressed little-endian monochrome
+    single-frame file, found as :func:`dicomkit.io.pixels.read_stored` finds them
+    (the same header walk, the same pixel format), without reading them. None
+    for anything else (multi-frame, compressed, big endian, a Modality LUT
+    Sequence, truncated …): such a file is exported through the volume array."""
+    try:
+        with open_regular(os_path(path)) as fp:
+            size = os.fstat(fp.fileno()).st_size
+            reader = fastread._Reader(fp, size)
+            if reader.buf[128:132] != b"DICM":
+                return None
+            pos, syntax, _ = fastread._meta(reader)
+            implicit = _NATIVE_LITTLE.get(syntax or "")
+            if implicit is None:
+                return None
+            raw: dict[int, tuple[str, bytes]] = {}
+            pos, has_pixels = fastread._walk(reader, pos, implicit, _FAST_PLAN, raw)
+            if not has_pixels or _FAST_TAGS["ModalityLUTSequence"] in raw:
+                return None
+            at = reader.need(pos, 8 if implicit else 12)
+            head = reader.buf[at : at + (8 if implicit else 12)]
+    except (OSError, fastread._Fallback, fastread.TooLarge, ValueError):
+        return None
+    if head[:4] != _PIXEL_TAG:
+        return None
+    if implicit:
+        length, start = int.from_bytes(head[4:8], "little"), pos + 8
+    elif head[4:6] in (b"OB", b"OW"):
+        length, start = int.from_bytes(head[8:12], "little"), pos + 12
+    else:
+        return None
+    found = _range_format((syntax or "", *(raw.get(t) for t in _FAST_TAGS.values())))
+    if found is None or length == _UNDEFINED:
+        return None
+    ds, dtype, shape, shift = found
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if length < expected or start + expected > size:
+        return None  # truncated: the array path says so
+    return PixelRange(path, start, expected, dtype, shape, shift, ds)
+
+
+@functools.lru_cache(maxsize=256)
+def _range_format(
+    key: tuple[Any, ...],
+) -> tuple[Dataset, np.dtype[Any], tuple[int, int, int], int] | None:
+    """:func:`dicomkit.io.pixels._pixel_format` of a single-frame image, with its
+    unused high bits; None for a multi-frame or unreadable format."""
+    ds, layout = _pixel_format(key)
+    if ds is None or layout is None or layout[1][0] != 1:
+        return None
+    dtype, shape = layout
+    shift = dtype.itemsize * 8 - int(ds.get("BitsStored", dtype.itemsize * 8))
+    return ds, dtype, shape, shift
+
+
+def stream_writer(
+    head: bytes, sources: Sequence[PixelRange], *, copy: bool = True
+) -> Callable[[BinaryIO], None]:
+    """What :func:`dicomkit.io.atomic.write_file` writes for a ``.nii`` whose
+    voxels are the files' pixel bytes in order: ``head`` (:func:`header_bytes`),
+    then each source's ``length`` bytes from ``start``, never gathered into one
+    array (a new 150 MB array costs more in page faults than the copy).
+
+    A file whose unused high bits must be corrected (``shift``) is read into one
+    reused buffer, corrected as :func:`dicomkit.io.pixels.read_stored` does
+    (cleared, or carrying the sign), and written; the others are copied by the
+    kernel (``os.copy_file_range``, else ``os.sendfile``) when ``copy``, else
+    read and written in pieces (also the fallback when the kernel refuses).
+    """
+
+    def fill(fp: BinaryIO) -> None:
+        fp.write(head)
+        fp.flush()
+        out = fp.fileno()
+        scratch: dict[tuple[np.dtype[Any], tuple[int, int, int]], Any] = {}
+        for src in sources:
+            with open(os_path(src.path), "rb", buffering=0) as f:
+                if src.shift:
+                    key = (src.dtype, src.shape)
+                    plane = scratch.get(key)
+                    if plane is None:
+                        plane = scratch[key] = np.empty(src.shape, dtype=src.dtype)
+                    f.seek(src.start)
+                    if f.readinto(plane.data.cast("B")) != src.length:
+                        msg = f"{src.path!r} changed while it was exported"
+                        raise OSError(msg)
+                    np.left_shift(plane, src.shift, out=plane)
+                    np.right_shift(plane, src.shift, out=plane)
+                    fp.write(plane.data.cast("B"))
+                    fp.flush()
+                    continue
+                _copy_range(f, out, src, kernel=copy)
+
+    return fill
+
+
+def _copy_range(src: BinaryIO, out: int, piece: PixelRange, *, kernel: bool) -> None:
+    """``piece``'s bytes of ``src`` appended to the file descriptor ``out``."""
+    done, length = 0, piece.length
+    if kernel:
+        copier = getattr(os, "copy_file_range", None)
+        try:
+            while done < length:
+                if copier is not None:
+                    n = copier(src.fileno(), out, length - done, piece.start + done)
+                else:
+                    n = os.sendfile(
+                        out, src.fileno(), piece.start + done, length - done
+                    )
+                if n <= 0:
+                    break
+                done += n
+        except OSError:
+            pass  # not supported here (another file system, an old kernel): copy
+    src.seek(piece.start + done)
+    while done < length:
+        block = src.read(min(WRITE_CHUNK, length - done))
+        if not block:
+            msg = f"{piece.path!r} changed while it was exported"
+            raise OSError(msg)
+        os.write(out, block)
+        done += len(block)
 
 
 def write_json(data: dict[str, Any], target: str, *, overwrite: bool) -> None:
