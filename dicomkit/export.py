@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -553,6 +553,27 @@ def _volume(job: _Job, *, allow_gaps: bool) -> tuple[VolumeLike, nifti.GapFill |
     return volume, fill
 
 
+@dataclass(frozen=True)
+class _Headers:
+    """A volume's geometry and trace without its pixels (``array`` is a
+    zero-strided view of the right shape and type: no memory), as the
+    streamed ``.nii`` needs it; a :class:`VolumeLike`."""
+
+    array: Any
+    spacing: tuple[float, float, float]
+    affine: npt.NDArray[np.float64] | None
+    sop_instance_uids: list[str]
+    positions: list[list[float]]
+    series_instance_uid: str
+    metadata: dict[str, Any]
+    repeat_key: str | None = None
+    repeat_values: list[Any] = field(default_factory=list)
+
+    @property
+    def frame_numbers(self) -> list[int]:
+        return [1] * len(self.sop_instance_uids)
+
+
 def _stream_plan(
     col: ExportSource, uid: str
 ) -> tuple[VolumeLike, list[PixelRange]] | None:
@@ -562,34 +583,49 @@ def _stream_plan(
 
     That is the common case of a CT or MR series: single-frame files, native
     little-endian, one pixel format, one linear rescale (written as
-    ``scl_slope``/``scl_inter``, exact in ``float32``), a regular stack (no
-    blocking verify finding, so no gap, no repeat) and no gantry tilt. The
-    array path writes those same bytes: :func:`dicomkit.nifti.nifti_array` is a
-    transposed view (no flip), the RAS/LPS difference is in the affine only, and
-    the unused high bits are corrected as the array path does
-    (:func:`dicomkit.io.nifti.stream_writer`). The plane order, affine and
-    checks are :func:`dicomkit.volume.build_volume`'s own steps.
+    ``scl_slope``/``scl_inter``, exact in ``float32``), one PixelSpacing, a
+    regular stack (no blocking verify finding, so no gap, no repeat) and no
+    gantry tilt. The array path writes those same bytes:
+    :func:`dicomkit.nifti.nifti_array` is a transposed view (no flip), the
+    RAS/LPS difference is in the affine only, and the unused high bits are
+    corrected as the array path does (:func:`dicomkit.io.nifti.stream_writer`).
+    The slice order and affine are computed as :func:`dicomkit.volume.build_volume`
+    computes them (``tests/test_nifti.py`` checks the files are byte-identical).
     """
-    from dicomkit import volume as vol
     from dicomkit.stacking import _file_rescale
 
     series = col.instances.filter(pl.col("SeriesInstanceUID") == uid)
     if series.is_empty() or next(multiframe_files(series), None) is not None:
         return None
+    rows = list(series.iter_rows(named=True))
+    iops = [r.get("ImageOrientationPatient") for r in rows]
+    ipps = [r.get("ImagePositionPatient") for r in rows]
+    if any(o is None or len(o) != 6 for o in iops) or any(
+        p is None or len(p) != 3 for p in ipps
+    ):
+        return None
+    spacings = {tuple(r.get("PixelSpacing") or ())[:2] for r in rows}
+    if len(spacings) != 1 or len(next(iter(spacings))) != 2:
+        return None
     frames = read_frame_geometry(())
-    planes = vol._ordered(vol._planes(series, frames))
-    if not all(vol._placed(p) and p["tile"] is None for p in planes):
-        return None
-    if _repeats(planes):
-        return None
     blocking = verify(series, frames=frames).filter(
         pl.col("check").is_in(list(BLOCKING_CHECKS))
     )
     if blocking.height:
         return None
-    try:
-        dy, dx = vol._pixel_spacing(uid, planes, allow_irregular=False)
-    except NotAVolumeError:
+    order = geometry.slice_order(
+        ipps,
+        iops[0],
+        instance_numbers=[r.get("InstanceNumber") for r in rows],
+        frames=[0] * len(rows),
+        paths=[r.get("path") for r in rows],
+    )
+    planes = [rows[i] for i in order]
+    analysis = geometry.analyse_positions(
+        [p["ImagePositionPatient"] for p in planes],
+        planes[0]["ImageOrientationPatient"],
+    )
+    if analysis.repeats:
         return None
     paths = [str(p["path"]) for p in planes]
     if len(set(paths)) != len(paths) or any(is_url(p) for p in paths):
@@ -612,36 +648,50 @@ def _stream_plan(
         )
     ):
         return None
-    metadata: dict[str, Any] = {"geometry": vol._geometry_source(planes)}
-    affine, dz = vol._affine(planes, dy, dx, metadata)
-    if affine is None or (
-        len(planes) > 1 and nifti.tilt_degrees(affine) > TILT_TOL_DEG
-    ):
+    dy, dx = (float(v) for v in next(iter(spacings)))
+    affine, dz = _stack_affine(planes, analysis, dy, dx)
+    if len(planes) > 1 and nifti.tilt_degrees(affine) > TILT_TOL_DEG:
         return None
-    metadata["stored_rescale"] = rescale
-    shape = (len(planes), *first.shape[1:])
-    volume = vol.Volume(
-        array=np.broadcast_to(np.zeros((), dtype=first.dtype), shape),
+    volume = _Headers(
+        array=np.broadcast_to(
+            np.zeros((), dtype=first.dtype), (len(planes), *first.shape[1:])
+        ),
         spacing=(dz, dy, dx),
         affine=affine,
         sop_instance_uids=[p["SOPInstanceUID"] for p in planes],
         positions=[p["ImagePositionPatient"] for p in planes],
         series_instance_uid=uid,
-        repeat_key=None,
-        repeat_values=[],
-        frame_numbers=[1] * len(planes),
-        metadata=metadata,
+        metadata={"stored_rescale": rescale},
     )
     return volume, sources
 
 
-def _repeats(planes: list[dict[str, Any]]) -> bool:
-    """Whether ``planes`` repeat positions (echoes, phases …: a 4-D candidate)."""
-    analysis = geometry.analyse_positions(
-        [p["ImagePositionPatient"] for p in planes],
-        planes[0]["ImageOrientationPatient"],
-    )
-    return bool(analysis.repeats)
+def _stack_affine(
+    planes: Sequence[dict[str, Any]], analysis: Any, dy: float, dx: float
+) -> tuple[npt.NDArray[np.float64], float]:
+    """The LPS affine and ``dz`` of placed single-frame slices in stack order:
+    :func:`dicomkit.volume._affine`'s arithmetic, operation for operation (the
+    streamed file must be the array path's byte for byte)."""
+    iop = np.asarray(planes[0]["ImageOrientationPatient"], dtype=float)
+    n = geometry.normal(iop)
+    points = np.asarray([p["ImagePositionPatient"] for p in planes], dtype=float)
+    affine = np.eye(4)
+    affine[:3, 0] = iop[:3] * dx
+    affine[:3, 1] = iop[3:] * dy
+    affine[:3, 3] = points[0]
+    if analysis.spacing:
+        dz = analysis.spacing
+        firsts = points[[group[0] for group in analysis.groups]]
+        span = analysis.positions[-1] - analysis.positions[0]
+        offset = firsts[-1] - firsts[0]
+        shear = (offset - span * n) / span
+        affine[:3, 2] = dz * (n + shear)
+    else:  # one slice: its thickness, else 1 mm
+        first = planes[0]
+        thickness = first.get("SpacingBetweenSlices") or first.get("SliceThickness")
+        dz = float(thickness) if thickness else 1.0
+        affine[:3, 2] = dz * n
+    return affine, float(dz)
 
 
 def _with_gaps(
