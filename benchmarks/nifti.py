@@ -11,7 +11,9 @@ before timing (a warm page cache), and dicomkit's index is built before timing:
 the time is what a user who has scanned the folder waits for the files. In one
 run, alternating, each into a fresh folder:
 
-- **dicomkit**: ``col.to_nifti(dest, compress=False)`` (``.nii`` + JSON + manifest);
+- **dicomkit**: ``col.to_nifti(dest, compress=False)`` (``.nii`` + JSON + manifest;
+  this series streams: header, then each file's pixel bytes) and the same through
+  the volume array (``export_collection(..., stream=False)``), for comparison;
 - **dcm2niix**: ``dcm2niix -z n -b y -ba y`` (``.nii`` + JSON) on the folder;
 - the same two with gzip: ``compress=True`` (ISA-L level 2 when ``isal`` is
   installed, else zlib level 1; members compressed in threads) and

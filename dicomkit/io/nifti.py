@@ -3,7 +3,9 @@
 The file-level half of the NIfTI sink; :mod:`dicomkit.export` decides what to
 write for a volume or a collection, with the pure rules of :mod:`dicomkit.nifti`.
 Every file goes through :func:`dicomkit.io.atomic.write_file` (temporary name
-beside it, fsync, rename).
+beside it, fsync, rename). A plain ``.nii`` of a regular stack of uncompressed
+single-frame files is streamed from the files (:func:`pixel_range`,
+:func:`stream_writer`): no volume array is built.
 
 nibabel is an optional dependency: ``pip install "dicomkit[nifti]"``.
 """
