@@ -48,6 +48,7 @@ __all__ = [
     "repeat_axis",
     "repeat_candidates",
     "slice_order",
+    "stack_affine",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -412,3 +413,47 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     if isinstance(value, int | float):
         return (0, float(value))
     return (1, str(value))
+
+
+def stack_affine(
+    orientation: Sequence[float],
+    points: FloatArray,
+    analysis: SliceAnalysis,
+    dy: float,
+    dx: float,
+    thickness: float | None,
+) -> tuple[FloatArray, float]:
+    """The LPS affine of a stack of placed slices, and its ``dz``: the one
+    definition the volume and the streamed NIfTI export share.
+
+    ``points`` are the slices' ImagePositionPatient in stack order and
+    ``analysis`` is :func:`analyse_positions` of them. Column ``x`` runs along a
+    row, ``y`` down a column; the slice axis is ``dz`` along the normal plus
+    the in-plane shift per mm a gantry tilt gives (so every slice's corner is
+    where its IPP says). One slice: ``thickness`` (SpacingBetweenSlices, else
+    SliceThickness), else 1 mm.
+
+    >>> affine, dz = stack_affine(
+    ...     [1, 0, 0, 0, 1, 0], np.array([[0.0, 0, 0], [0, 0, 2.5]]),
+    ...     analyse_positions([[0, 0, 0], [0, 0, 2.5]], [1, 0, 0, 0, 1, 0]),
+    ...     0.5, 0.5, None)
+    >>> dz, float(affine[2, 2])
+    (2.5, 2.5)
+    """
+    iop = np.asarray(orientation, dtype=float)
+    n = normal(iop)
+    affine = np.eye(4)
+    affine[:3, 0] = iop[:3] * dx  # along a row: the column index x grows
+    affine[:3, 1] = iop[3:] * dy  # down a column: the row index y grows
+    affine[:3, 3] = points[0]
+    if analysis.spacing:
+        dz = analysis.spacing
+        firsts = points[[group[0] for group in analysis.groups]]
+        span = analysis.positions[-1] - analysis.positions[0]
+        offset = firsts[-1] - firsts[0]
+        shear = (offset - span * n) / span  # in-plane shift per mm along n
+        affine[:3, 2] = dz * (n + shear)
+    else:  # one slice: its thickness, else 1 mm
+        dz = float(thickness) if thickness else 1.0
+        affine[:3, 2] = dz * n
+    return affine, float(dz)

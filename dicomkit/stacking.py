@@ -71,7 +71,7 @@ def stack_pixels(
             if p["tile"] is not None:
                 data = untile_mosaic(data[0], int(p["n_tiles"]))
             if id(ds) not in formats:  # files of one pixel format share it
-                formats[id(ds)] = (ds, _file_rescale(ds))
+                formats[id(ds)] = (ds, file_rescale(ds))
             files[path] = (data, formats[id(ds)][1])
         data, rescale = files[path]
         index = p["tile"] if p["tile"] is not None else p["frame"]
@@ -110,7 +110,7 @@ def stack_pixels(
     return _modality_values(raw, rescales)
 
 
-def _file_rescale(ds: Dataset) -> Rescale:
+def file_rescale(ds: Dataset) -> Rescale:
     """The modality LUT of a file, as :func:`pydicom.pixels.apply_modality_lut`
     applies it (to monochrome images only, as :func:`dicomkit.load_pixels`)."""
     if int(ds.get("SamplesPerPixel", 1) or 1) != 1:

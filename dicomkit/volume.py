@@ -392,25 +392,8 @@ def _affine(
             "no affine"
         )
         return None, 1.0
-    iop = np.asarray(placed[0]["ImageOrientationPatient"], dtype=float)
-    n = geometry.normal(iop)
+    iop = placed[0]["ImageOrientationPatient"]
     points = np.asarray([p["ImagePositionPatient"] for p in placed], dtype=float)
-    affine = np.eye(4)
-    affine[:3, 0] = iop[:3] * dx  # along a row: the column index x grows
-    affine[:3, 1] = iop[3:] * dy  # down a column: the row index y grows
-    affine[:3, 3] = points[0]
-    analysis = geometry.analyse_positions(points.tolist(), iop.tolist())
-    if analysis.spacing:
-        dz = analysis.spacing
-        firsts = points[[group[0] for group in analysis.groups]]
-        span = analysis.positions[-1] - analysis.positions[0]
-        offset = firsts[-1] - firsts[0]
-        shear = (offset - span * n) / span  # in-plane shift per mm along n
-        affine[:3, 2] = dz * (n + shear)
-    else:  # one slice: its thickness, else 1 mm
-        thickness = placed[0].get("SpacingBetweenSlices") or placed[0].get(
-            "SliceThickness"
-        )
-        dz = float(thickness) if thickness else 1.0
-        affine[:3, 2] = dz * n
-    return affine, float(dz)
+    analysis = geometry.analyse_positions(points.tolist(), list(iop))
+    thickness = placed[0].get("SpacingBetweenSlices") or placed[0].get("SliceThickness")
+    return geometry.stack_affine(iop, points, analysis, dy, dx, thickness)

@@ -54,6 +54,7 @@ LAYER_OF: dict[str, str] = {
     "dicomkit.volume": "compose",
     "dicomkit.stacking": "compose",
     "dicomkit.export": "compose",
+    "dicomkit.nifti_stream": "compose",  # which exports stream the files' bytes
     "dicomkit.collection": "face",
     "dicomkit.lazy": "top",
     "dicomkit.api": "top",

@@ -678,3 +678,140 @@ def test_slice_corner_error_measures_the_worst_corner():
     assert nifti.slice_corner_error(
         shifted, [*positions, None], slots=[0, 1, 3, 4], **kwargs
     ) == pytest.approx(0.3)
+
+
+# -- the streamed .nii ---------------------------------------------------------------
+
+
+def _both_paths(col: dk.Collection, out: Path) -> dict[str, tuple[bytes, bytes]]:
+    """Every file the export writes, streamed (default) and through the volume
+    array (``stream=False``): ``{name: (streamed bytes, array bytes)}``."""
+    from dicomkit.export import export_collection
+
+    export_collection(col, out / "s", compress=False, stream=True)
+    export_collection(col, out / "a", compress=False, stream=False)
+    names = sorted(p.name for p in (out / "a").iterdir())
+    assert names == sorted(p.name for p in (out / "s").iterdir())
+    return {
+        n: ((out / "s" / n).read_bytes(), (out / "a" / n).read_bytes())
+        for n in names
+        if n.endswith((".nii", ".json"))
+    }
+
+
+def test_streamed_nii_is_byte_identical_to_the_array_path(factory_col, tmp_path):
+    from dicomkit.nifti_stream import stream_plan
+
+    streamed = {
+        name
+        for name in SPECS
+        if stream_plan(factory_col.instances, uid_of(factory_col, name)) is not None
+    }
+    # the tilted and gapped series keep the array path; the others stream
+    assert streamed == set(SPECS) - {"tilted", "gap"}
+    files = _both_paths(factory_col, tmp_path)
+    assert len(files) == 2 * (len(SPECS) - 1)  # the gap is refused: no file
+    for name, (mine, theirs) in files.items():
+        assert mine == theirs, name
+
+
+def test_streamed_sample_ct_is_byte_identical_and_masks_like_the_array(tmp_path):
+    """The sample's CT series (BitsStored 12 of 16) streams where it is a plain
+    stack (its split groups), not where it is tilted, gapped or has a file
+    without a Part 10 header; every file is the array path's byte for byte. High
+    bits set above BitsStored are corrected as the array path corrects them."""
+    import shutil
+
+    from dicomkit.export import _plan_jobs
+    from dicomkit.nifti_stream import stream_plan
+    from tests.conftest import SAMPLE
+
+    col = dk.scan(SAMPLE, progress=False)
+    uids = [str(u) for u in col.series["SeriesInstanceUID"]]
+    streams = {
+        job.stem: stream_plan(job.col.instances, job.uid) is not None
+        for job in _plan_jobs(col, uids, "split")
+    }
+    ct = {
+        stem: on for stem, on in streams.items() if "Thorax" in stem or "Head" in stem
+    }
+    assert ct == {
+        "201_Thorax_2.5_B31f_image_axial_spacing_2.734x2.734": True,
+        "202_Thorax_2.5_B31f_localizer_coronal_90_spacing_3.0x3.0": True,
+        "2_Head_seq_5.0_H31s_tilt": False,  # tilted
+        "3_Thorax_3.0_B70f": False,  # a missing slice
+    }
+    assert not streams["2_Abdomen_5.0_B30f"]  # a file without a Part 10 header
+    files = _both_paths(col, tmp_path / "sample")
+    assert files
+    for name, (mine, theirs) in files.items():
+        assert mine == theirs, name
+    # a series whose stored values carry garbage above BitsStored
+    paths = write_series(tmp_path / "src", SPECS["axial"])
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.BitsStored, ds.HighBit = 12, 11
+        pixels = ds.pixel_array.astype(np.uint16) | 0xF000  # junk high bits
+        ds.PixelData = pixels.tobytes()
+        ds.save_as(path)
+    col = dk.scan(tmp_path / "src", progress=False)
+    plan = stream_plan(col.instances, str(col.series["SeriesInstanceUID"][0]))
+    assert plan is not None
+    assert plan[1][0].shift == 4
+    files = _both_paths(col, tmp_path / "masked")
+    image_bytes = [v for k, v in files.items() if k.endswith(".nii")]
+    assert len(image_bytes) == 1
+    assert image_bytes[0][0] == image_bytes[0][1]
+    shutil.rmtree(tmp_path / "src")
+
+
+def test_what_must_not_stream_does_not(tmp_path):
+    """Compressed pixels, a rescale that varies, multi-frame files and gzip keep
+    the volume array (tilt and gaps: the test above)."""
+    from dicomkit.nifti_stream import stream_plan
+
+    varying = write_series(tmp_path / "varying", SPECS["axial"])
+    for k, path in enumerate(varying):
+        ds = pydicom.dcmread(path)
+        ds.RescaleSlope = 1 if k % 2 else 0.5
+        ds.save_as(path)
+    compressed = write_series(tmp_path / "rle", SPECS["axial"], number=8)
+    for path in compressed:
+        ds = pydicom.dcmread(path)
+        ds.compress(pydicom.uid.RLELossless)
+        ds.save_as(path)
+    for folder in ("varying", "rle"):
+        col = dk.scan(tmp_path / folder, progress=False)
+        uid = str(col.series["SeriesInstanceUID"][0])
+        assert stream_plan(col.instances, uid) is None, folder
+        files = _both_paths(col, tmp_path / f"out-{folder}")
+        assert all(mine == theirs for mine, theirs in files.values())
+    from tests.conftest import SAMPLE
+
+    col = dk.scan(SAMPLE, progress=False)
+    multi = col.instances.filter(pl.col("n_frames").fill_null(1) > 1)
+    for uid in multi["SeriesInstanceUID"].unique().to_list():
+        assert stream_plan(col.instances, uid) is None
+
+
+@pytest.mark.parametrize("how", ["copy_file_range", "sendfile", "read"])
+def test_stream_writer_copies_the_same_bytes_every_way(tmp_path, monkeypatch, how):
+    """The kernel copy, its sendfile fallback and plain reads write the header
+    and then each file's pixel bytes, in order."""
+    from dicomkit.io.native import pixel_range
+    from dicomkit.io.nifti import stream_writer
+
+    paths = write_series(tmp_path / "src", SPECS["axial"])
+    sources = [pixel_range(str(p)) for p in paths]
+    assert all(s is not None for s in sources)
+    ranges = [s for s in sources if s is not None]
+    expected = b"HEAD" + b"".join(
+        pydicom.dcmread(p).PixelData[: r.length]
+        for p, r in zip(paths, ranges, strict=True)
+    )
+    if how == "sendfile":
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    target = tmp_path / "out.nii"
+    with open(target, "wb") as fp:
+        stream_writer(b"HEAD", ranges, copy=how != "read")(fp)
+    assert target.read_bytes() == expected

@@ -16,6 +16,7 @@ import functools
 import io
 import os
 import warnings
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -26,14 +27,16 @@ from pydicom.uid import UID
 from dicomkit.exceptions import TruncatedFileError
 from dicomkit.io import fastread
 from dicomkit.io.dicom import UNDEFINED_LENGTH
-from dicomkit.io.walk import open_regular
+from dicomkit.io.walk import open_regular, os_path
 
 __all__ = [
     "NATIVE_LITTLE",
+    "PixelRange",
     "correct_bits",
     "frames_text",
     "native_frames",
     "pixel_layout",
+    "pixel_range",
     "read_native",
 ]
 
@@ -96,6 +99,50 @@ def read_native(
         return None
     correct_bits(array, ds)
     return array, ds
+
+
+@dataclass(frozen=True)
+class PixelRange:
+    """Where one uncompressed single-frame file keeps its stored pixels: ``length``
+    bytes from ``start``, of ``dtype`` in ``shape`` ``(1, rows, columns)``, with
+    the pixel-format data set ``ds`` (shared by the files of one format: do not
+    modify it) and ``shift``, the unused high bits (BitsAllocated − BitsStored)."""
+
+    path: str
+    start: int
+    length: int
+    dtype: np.dtype[Any]
+    shape: tuple[int, int, int]
+    shift: int
+    ds: Dataset
+
+
+def pixel_range(path: str) -> PixelRange | None:
+    """The pixel bytes of a Part 10 uncompressed little-endian monochrome
+    single-frame file, found as :func:`read_native` finds them (the same header
+    walk, the same pixel format), without reading them. None for anything else
+    (multi-frame, compressed, big endian, a Modality LUT Sequence, truncated …).
+    The streamed ``.nii`` of :mod:`dicomkit.export` copies these ranges."""
+    try:
+        with open_regular(os_path(path)) as fp:
+            size = os.fstat(fp.fileno()).st_size
+            found = fastread.locate_pixel_data(fp, size, _FAST_PLAN, NATIVE_LITTLE)
+    except (OSError, fastread.TooLarge, ValueError):
+        return None
+    if found is None or _FAST_TAGS["ModalityLUTSequence"] in found.raw:
+        return None
+    key = (found.syntax, *(found.raw.get(t) for t in _FAST_TAGS.values()))
+    ds, layout = _pixel_format(key)
+    if ds is None or layout is None or layout[1][0] != 1:
+        return None
+    if found.length == UNDEFINED_LENGTH:
+        return None
+    dtype, shape = layout
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if found.length < expected or found.start + expected > size:
+        return None  # truncated: the array path says so
+    shift = dtype.itemsize * 8 - int(ds.get("BitsStored", dtype.itemsize * 8))
+    return PixelRange(path, found.start, expected, dtype, shape, shift, ds)
 
 
 def _raw_value(element: tuple[str, bytes] | None) -> Any:
