@@ -223,7 +223,7 @@ def whole_files(dest: Path) -> list[Path]:
 
 @pytest.mark.parametrize(
     ("guard", "after"),
-    [(True, 0.5), (True, 2.0), (True, 4.0), (False, 2.0)],
+    [(True, 0.5), (True, 1.0), (True, 2.0), (False, 1.0)],
     ids=["workers-starting", "workers-write", "later", "workers-cannot-start"],
 )
 def test_ctrl_c_stops_a_parallel_deidentified_write(
