@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import pytest
 from pydicom.uid import ImplicitVRLittleEndian
@@ -184,7 +186,7 @@ def test_volume_is_in_geometric_order(col: dk.Collection) -> None:
 # -- the native fast path: the bytes of the file, the values of pydicom -------------
 
 
-def _pydicom_stored(path: Path) -> np.ndarray:
+def _pydicom_stored(path: Path) -> npt.NDArray[Any]:
     """What pydicom's own decode gives (the reference of the native path)."""
     import warnings
 

@@ -146,7 +146,8 @@ def _voxel_buffer(image: Any) -> memoryview | None:
         return None
     if image.header.has_data_slope and not _slope_is_set(image.header):
         return None  # nibabel would compute a scaling
-    return memoryview(data.T).cast("B")
+    view: memoryview = data.T.data  # C-contiguous: data is Fortran-ordered
+    return view.cast("B")
 
 
 def _slope_is_set(header: Any) -> bool:
