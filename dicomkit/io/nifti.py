@@ -28,7 +28,7 @@ import numpy as np
 
 from dicomkit.exceptions import MissingExtraError
 from dicomkit.io.atomic import file_mode, write_file
-from dicomkit.io.native import PixelRange
+from dicomkit.io.native import PixelRange, correct_bits
 from dicomkit.io.walk import os_path
 
 __all__ = [
@@ -219,8 +219,7 @@ def stream_writer(
                     if f.readinto(plane.data.cast("B")) != src.length:
                         msg = f"{src.path!r} changed while it was exported"
                         raise OSError(msg)
-                    np.left_shift(plane, src.shift, out=plane)
-                    np.right_shift(plane, src.shift, out=plane)
+                    correct_bits(plane, src.ds)
                     fp.write(plane.data.cast("B"))
                     fp.flush()
                     continue
