@@ -31,6 +31,7 @@ from pydicom.dataset import Dataset
 from dicomkit.io.atomic import AtomicBatch, file_mode, remove_dead_temporaries
 from dicomkit.io.encode import encode
 from dicomkit.io.pool import can_spawn, check_stop, run_batches
+from dicomkit.io.progress import progress_bar
 from dicomkit.io.walk import os_path
 
 __all__ = [
@@ -149,20 +150,13 @@ def write_jobs(
     :data:`MIN_PARALLEL_FILES` files on (batches over :mod:`dicomkit.io.pool`,
     "spawn" context, like the scan).
     """
-    from tqdm.auto import tqdm  # imported here: only writes need it
 
     check_jobs(jobs, dest)
     os.makedirs(dest, exist_ok=True)
     for folder in sorted({os.path.dirname(job.target) for job in jobs}):
         remove_dead_temporaries(folder)
     n = _worker_count(workers, len(jobs))
-    bar = tqdm(
-        total=len(jobs),
-        desc="dicomkit deidentify",
-        delay=1.0 if progress is None else 0.0,
-        disable=progress is False,
-        leave=progress is True,
-    )
+    bar = progress_bar(progress=progress, total=len(jobs), desc="dicomkit deidentify")
     mode = file_mode()
     results: list[JobResult] = []
     try:

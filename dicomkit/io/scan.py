@@ -52,6 +52,7 @@ import polars as pl
 
 from dicomkit.io.header import Parser, read_batch
 from dicomkit.io.pool import can_spawn, check_stop, run_batches
+from dicomkit.io.progress import progress_bar
 from dicomkit.io.rows import Batch, empty_frames, rows_to_frames
 from dicomkit.io.walk import FileEntry
 
@@ -221,16 +222,9 @@ def read_entries(
     keywords = tuple(keywords)
     if not entries:  # nothing to read (an unchanged rescan): no bar either
         return empty_frames(keywords)
-    from tqdm.auto import tqdm  # imported here: only scans need it
-
     reader = AutoReader() if reader is None else reader
-    bar = tqdm(
-        total=len(entries),
-        unit="file",
-        desc="dicomkit scan",
-        delay=1.0 if progress is None else 0.0,
-        disable=progress is False,
-        leave=progress is True,
+    bar = progress_bar(
+        progress=progress, total=len(entries), unit="file", desc="dicomkit scan"
     )
     results: list[Batch] = []
 

@@ -44,6 +44,7 @@ from dicomkit.io.header import file_identity, read_header
 from dicomkit.io.layout import check_inside as _check_inside
 from dicomkit.io.layout import identity as _identity
 from dicomkit.io.layout import layout, unique_target, value_text
+from dicomkit.io.progress import progress_bar
 from dicomkit.io.walk import PathLike, os_path
 from dicomkit.schema import BINARY_VRS, INT_VRS
 
@@ -124,8 +125,6 @@ def write_instances(
     NotDicomError
         A source is not a DICOM file.
     """
-    from tqdm.auto import tqdm  # imported here: only writes need it
-
     if "path" not in plan.columns:
         msg = f"the plan has no 'path' column (columns: {plan.columns})"
         raise ValueError(msg)
@@ -136,11 +135,9 @@ def write_instances(
     ]
     uid_map = dict(uid_map or {})
     top = os.path.abspath(os.fspath(dest))
-    delay = 1.0 if progress is None else 0.0
-    bars = {"delay": delay, "disable": progress is False, "leave": progress is True}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom's value warnings: ours to report
-        bar = tqdm(total=plan.height, desc="dicomkit check", **bars)
+        bar = progress_bar(progress=progress, total=plan.height, desc="dicomkit check")
         try:
             jobs, failure = _check_pass(plan, columns, uid_map, top, bar)
         finally:
@@ -151,7 +148,7 @@ def write_instances(
         os.makedirs(top, exist_ok=True)
         _remove_dead_temporaries(jobs)
         mode = file_mode()
-        bar = tqdm(total=len(jobs), desc="dicomkit write", **bars)
+        bar = progress_bar(progress=progress, total=len(jobs), desc="dicomkit write")
         try:
             for job in jobs:
                 ds = _read(job.source, header_only=False)

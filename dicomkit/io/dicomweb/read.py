@@ -35,6 +35,7 @@ from dicomkit.io.dicomweb.listing import (
 )
 from dicomkit.io.dicomweb.retrieve import register
 from dicomkit.io.header import Row
+from dicomkit.io.progress import progress_bar
 from dicomkit.io.scan import rows_to_frames
 
 if TYPE_CHECKING:
@@ -101,15 +102,11 @@ def read_dicomweb(
         # named studies are not filtered by the server: filter their series
         series_params.update(query_params(patient_id, None, study_date, search))
 
-    from tqdm.auto import tqdm  # imported here: only scans need it
-
-    bar = tqdm(
+    bar = progress_bar(
+        progress=progress,
         total=len(study_uids),
         unit="series",
         desc="dicomkit dicomweb",
-        delay=1.0 if progress is None else 0.0,
-        disable=progress is False,
-        leave=progress is True,
     )
     executor = ThreadPoolExecutor(max_workers, thread_name_prefix="dicomkit-dicomweb")
     # future → (task, study UID, series UID, the instances QIDO says it holds)
