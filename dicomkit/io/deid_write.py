@@ -294,13 +294,6 @@ def _fail(result: JobResult, message: str) -> None:
     result.status, result.message, result.uids = "failed", message, {}
 
 
-def _run(
-    job: Job, transform: Transform, mode: int, *, resume: bool = False
-) -> JobResult:
-    """One job, written on its own (:func:`run_batch` of one)."""
-    return run_batch([job], transform, mode, resume=resume)[0]
-
-
 def _prepare(
     job: Job, transform: Transform, *, resume: bool = False
 ) -> tuple[JobResult, bytes | None]:
